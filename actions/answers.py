@@ -1,0 +1,76 @@
+"""Following up article answers: offering more, and asking when unsure."""
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from clinic_assistant.answers import load_answers
+from clinic_assistant.suggestions import suggested_answers
+
+
+NOTHING_OFFERED = [SlotSet("more_offered", False), SlotSet("more_response", None)]
+
+
+def remember_offer(response: Optional[str]) -> List[EventType]:
+    """Slots recording the answer that ``response`` offers next, if any."""
+    answer = load_answers().get(response or "")
+    if answer is None or answer.more is None:
+        return list(NOTHING_OFFERED)
+    return [SlotSet("more_offered", True), SlotSet("more_response", answer.more)]
+
+
+def selected_response(parse: Dict[Text, Any]) -> Optional[str]:
+    """The response the selector chose for this message's retrieval intent."""
+    selector = parse.get("response_selector") or {}
+    intent = (parse.get("intent") or {}).get("name")
+    prediction = selector.get(intent) or selector.get("default") or {}
+    return (prediction.get("response") or {}).get("utter_action")
+
+
+class ActionOfferMore(Action):
+    """After Rasa sent the selected answer: remember what it offers next."""
+
+    def name(self) -> Text:
+        return "action_offer_more"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        return remember_offer(selected_response(tracker.latest_message))
+
+
+class ActionTellMore(Action):
+    """Give the answer the previous one offered ("Want to know more?" - "yes")."""
+
+    def name(self) -> Text:
+        return "action_tell_more"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        response = tracker.get_slot("more_response")
+        if not response:
+            dispatcher.utter_message(response="utter_what_more")
+            return list(NOTHING_OFFERED)
+        dispatcher.utter_message(response=response)
+        return remember_offer(response)
+
+
+class ActionClarify(Action):
+    """Low confidence: suggest the closest answers instead of guessing."""
+
+    def name(self) -> Text:
+        return "action_clarify"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        answers = suggested_answers(tracker.latest_message, load_answers())
+        if answers:
+            buttons = [{"title": a.title, "payload": a.question} for a in answers]
+            dispatcher.utter_message(response="utter_clarify", buttons=buttons)
+        else:
+            dispatcher.utter_message(response="utter_not_understood")
+        return list(NOTHING_OFFERED)

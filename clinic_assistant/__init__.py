@@ -1,0 +1,1 @@
+"""The pain clinic's CRPS assistant: NLU components, actions' logic and launch tooling."""

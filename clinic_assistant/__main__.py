@@ -1,0 +1,60 @@
+"""Command line: ``python -m clinic_assistant run|train|shell|spacy-model``."""
+
+import argparse
+import subprocess
+import sys
+import time
+
+from clinic_assistant import settings
+from clinic_assistant.nlp.build_model import ensure_model
+from clinic_assistant.processes import assistant, process_environment
+from clinic_assistant.training import ensure_trained_model
+
+
+def run(_: argparse.Namespace) -> None:
+    """Train if needed, then serve REST on RASA_PORT and actions on ACTIONS_PORT."""
+    model = ensure_trained_model()
+    settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+    with assistant(model) as services:
+        print(
+            f"Assistant ready: REST at http://{settings.RASA_HOST}:{settings.RASA_PORT}"
+            "/webhooks/rest/webhook (Ctrl-C stops it)",
+            flush=True,
+        )
+        try:
+            while all(s.process.poll() is None for s in services.values()):
+                time.sleep(1)
+        except KeyboardInterrupt:
+            print("Stopping...", flush=True)
+        else:
+            stopped = [s.name for s in services.values() if s.process.poll() is not None]
+            sys.exit(f"Stopped unexpectedly: {', '.join(stopped)}")
+
+
+def shell(_: argparse.Namespace) -> None:
+    """Talk to the assistant in the terminal (starts its own action server)."""
+    model = ensure_trained_model()
+    settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+    with assistant(model, with_rasa=False):
+        command = [sys.executable, "-m", "rasa", "shell", "--model", str(model), "--endpoints", "endpoints.yml"]
+        subprocess.run(command, cwd=settings.PROJECT_DIR, env=process_environment())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="clinic_assistant")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help=run.__doc__).set_defaults(func=run)
+    commands.add_parser("shell", help=shell.__doc__).set_defaults(func=shell)
+    commands.add_parser("train", help="Train the model if its inputs changed").set_defaults(
+        func=lambda args: print(ensure_trained_model(force=args.force))
+    )
+    commands.choices["train"].add_argument("--force", action="store_true")
+    commands.add_parser("spacy-model", help="Build the spaCy pipeline").set_defaults(
+        func=lambda _: print(ensure_model())
+    )
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

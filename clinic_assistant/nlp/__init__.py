@@ -1,0 +1,1 @@
+"""spaCy pipeline built from code and custom Rasa NLU components."""

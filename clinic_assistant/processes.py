@@ -1,0 +1,120 @@
+"""Start, watch and stop the assistant's processes (Rasa server, action server).
+
+Used by the run command, the end-to-end tests and the benchmarks, so all of
+them exercise the same way of starting the assistant.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+from clinic_assistant import settings
+
+
+def process_environment(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["RASA_TELEMETRY_ENABLED"] = "false"  # nothing about patients' chats leaves the machine
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.PROJECT_DIR), env.get("PYTHONPATH")]))
+    env.update(settings.rasa_environment())
+    env.update(extra or {})
+    return env
+
+
+def actions_command(port: int) -> List[str]:
+    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
+
+
+def rasa_command(model: Path, port: int) -> List[str]:
+    return [
+        sys.executable, "-m", "rasa", "run",
+        "--model", str(model),
+        "--interface", settings.RASA_HOST,
+        "--port", str(port),
+        "--credentials", "credentials.yml",
+        "--endpoints", "endpoints.yml",
+    ]
+
+
+@dataclass
+class Service:
+    name: str
+    process: subprocess.Popen
+    health_url: str
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start(name: str, command: List[str], health_url: str, env: Dict[str, str], log: Optional[Path] = None) -> Service:
+    output = open(log, "ab") if log else None
+    process = subprocess.Popen(
+        command, cwd=settings.PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT if output else None
+    )
+    return Service(name, process, health_url)
+
+
+def wait_until_healthy(service: Service, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise RuntimeError(f"{service.name} exited with code {service.process.returncode}")
+        try:
+            with urllib.request.urlopen(service.health_url, timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{service.name} not healthy after {timeout:.0f}s at {service.health_url}")
+
+
+@contextmanager
+def assistant(
+    model: Path,
+    rasa_port: int = settings.RASA_PORT,
+    actions_port: int = settings.ACTIONS_PORT,
+    extra_env: Optional[Dict[str, str]] = None,
+    log_dir: Optional[Path] = None,
+    with_rasa: bool = True,
+) -> Iterator[Dict[str, Service]]:
+    """Run the action server and the Rasa server until the block ends."""
+    env = process_environment(
+        {
+            "ACTION_ENDPOINT_URL": f"http://{settings.ACTIONS_HOST}:{actions_port}/webhook",
+            "SANIC_HOST": settings.ACTIONS_HOST,
+            **(extra_env or {}),
+        }
+    )
+    log = (lambda name: log_dir / f"{name}.log") if log_dir else (lambda name: None)
+    services: Dict[str, Service] = {}
+    try:
+        services["actions"] = start(
+            "action server", actions_command(actions_port),
+            f"http://{settings.ACTIONS_HOST}:{actions_port}/health", env, log("actions"),
+        )
+        if with_rasa:
+            services["rasa"] = start(
+                "Rasa server", rasa_command(model, rasa_port),
+                f"http://{settings.RASA_HOST}:{rasa_port}/webhooks/rest/", env, log("rasa"),
+            )
+        for service in services.values():
+            wait_until_healthy(service)
+        yield services
+    finally:
+        for service in reversed(list(services.values())):
+            service.stop()

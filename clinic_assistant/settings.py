@@ -1,0 +1,49 @@
+"""Every setting the project reads, in one place.
+
+Values come from environment variables with defaults that run the assistant
+on one machine with embedded storage (SQLite files under ``var/``).
+Secrets have no defaults: they come only from the environment.
+"""
+
+import os
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).resolve() if value else default
+
+
+VAR_DIR = _path("CLINIC_VAR_DIR", PROJECT_DIR / "var")
+MODELS_DIR = _path("CLINIC_MODELS_DIR", PROJECT_DIR / "models")
+MODEL_NAME = _env("CLINIC_MODEL_NAME", "clinic-assistant")
+SPACY_MODEL_DIR = _path("CLINIC_SPACY_MODEL_DIR", PROJECT_DIR / "var" / "spacy" / "en_clinic")
+ARTICLE_PATH = _path("CLINIC_ARTICLE_PATH", PROJECT_DIR / "content" / "article.txt")
+CLINIC_PROFILE_PATH = _path("CLINIC_PROFILE", PROJECT_DIR / "clinic.yml")
+RESPONSES_DIR = PROJECT_DIR / "data" / "responses"
+
+RASA_HOST = _env("RASA_HOST", "127.0.0.1")
+RASA_PORT = int(_env("RASA_PORT", "5005"))
+ACTIONS_HOST = _env("ACTIONS_HOST", "127.0.0.1")
+ACTIONS_PORT = int(_env("ACTIONS_PORT", "5055"))
+ACTION_ENDPOINT_URL = _env(
+    "ACTION_ENDPOINT_URL", f"http://{ACTIONS_HOST}:{ACTIONS_PORT}/webhook"
+)
+
+# Rasa's SQL tracker store: a SQLite file by default, any SQLAlchemy URL by env
+# (credentials, when needed, are part of that URL and so come from the environment).
+TRACKER_URL = _env("TRACKER_URL", f"sqlite:///{VAR_DIR / 'tracker.db'}")
+
+
+def rasa_environment() -> dict:
+    """Variables that ``endpoints.yml`` interpolates (``${NAME}``)."""
+    return {
+        "ACTION_ENDPOINT_URL": ACTION_ENDPOINT_URL,
+        "TRACKER_URL": TRACKER_URL,
+    }

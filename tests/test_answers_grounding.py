@@ -1,0 +1,84 @@
+"""Every answer is tied to the article, invents nothing, and fits in two texts."""
+
+import re
+
+import pytest
+import yaml
+
+from clinic_assistant.answers import load_answers
+from clinic_assistant.article import sections
+from clinic_assistant.clinic_profile import ClinicProfile
+from clinic_assistant.settings import PROJECT_DIR
+
+ANSWERS = load_answers()
+# Answers about what the article does NOT say, or built from the clinic profile.
+NOT_FACTUAL = {"utter_clinic/contact", "utter_clinic/hours"}
+FACTUAL = [a for a in ANSWERS.values() if not a.key.startswith("limits/") and a.response not in NOT_FACTUAL]
+FULL_PROFILE = ClinicProfile(
+    phone="(850) 555-0100", website="https://clinic.example/consult",
+    address="123 Harbor Blvd, Destin, FL", hours="Monday to Friday, 8am to 5pm",
+)
+SMS_BUDGET = 320
+
+
+def test_the_article_has_its_sections():
+    assert "What is CRPS?" in sections()
+    assert "Benefits of Ketamine for CRPS" in sections()
+
+
+@pytest.mark.parametrize("answer", FACTUAL, ids=lambda a: a.key)
+def test_factual_answer_names_an_existing_section(answer):
+    assert answer.sections, f"{answer.key} names no article section"
+    assert set(answer.sections) <= set(sections()), answer.sections
+
+
+@pytest.mark.parametrize("answer", list(ANSWERS.values()), ids=lambda a: a.key)
+def test_named_sections_exist(answer):
+    assert set(answer.sections) <= set(sections())
+
+
+@pytest.mark.parametrize("answer", list(ANSWERS.values()), ids=lambda a: a.key)
+def test_every_number_in_an_answer_is_in_its_sections(answer):
+    source = " ".join(sections()[name] for name in answer.sections)
+    for number in re.findall(r"\d+", answer.text):
+        assert number in source, f"{answer.key} says {number}, its sections do not"
+
+
+@pytest.mark.parametrize("answer", list(ANSWERS.values()), ids=lambda a: a.key)
+def test_no_suicide_statistic_is_repeated(answer):
+    assert "suicid" not in answer.text.lower()
+    assert "49" not in answer.text
+
+
+def _domain_response_texts():
+    domain = yaml.safe_load((PROJECT_DIR / "domain.yml").read_text())
+    for name, variants in domain["responses"].items():
+        for variant in variants:
+            yield name, variant.get("text", "")
+    for answer in ANSWERS.values():
+        yield answer.response, answer.text
+
+
+@pytest.mark.parametrize("profile", [ClinicProfile(), FULL_PROFILE], ids=["empty-profile", "full-profile"])
+def test_every_reply_fits_two_sms_with_profile_filled_in(profile):
+    slots = profile.as_slots()
+    too_long = {}
+    for name, text in _domain_response_texts():
+        rendered = text.format(**slots)
+        if len(rendered) > SMS_BUDGET:
+            too_long[name] = len(rendered)
+    assert too_long == {}
+
+
+@pytest.mark.parametrize("answer", [a for a in ANSWERS.values() if a.more], ids=lambda a: a.key)
+def test_offered_answers_exist(answer):
+    assert answer.more in ANSWERS
+
+
+@pytest.mark.parametrize(
+    "key", ["treatment/medications", "treatment/mirror_therapy", "treatment/physical_therapy",
+            "treatment/surgery", "treatment/spinal_cord_stimulator", "treatment/overview",
+            "ketamine/overview", "ketamine/vs_opioids"],
+)
+def test_treatment_answers_carry_a_general_information_disclaimer(key):
+    assert "General information only" in ANSWERS[f"utter_{key}"].text
