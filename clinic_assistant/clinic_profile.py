@@ -27,19 +27,30 @@ class ClinicProfile:
 
     def contact_line(self) -> str:
         """One sentence telling a visitor how to reach the clinic's staff."""
-        ways = []
-        if self.phone:
-            ways.append(f"call {self.phone}")
-        if self.website:
-            ways.append(f"visit {self.website}")
-        if self.address:
-            ways.append(f"come by {self.address}")
+        ways = self._reach_ways()
         if not ways:
             return (
                 f"Please call {self.name} in {self.location}, "
                 "or request a consultation on its website."
             )
         return "To reach the clinic's staff, " + _join(ways) + "."
+
+    def details_line(self) -> str:
+        """Everything the profile knows about reaching the clinic."""
+        ways = self._reach_ways()
+        if self.address:
+            ways.append(f"visit {self.address}")
+        if not ways:
+            return f"I don't have the clinic's phone number or address here. {self.contact_line()}"
+        return f"{_capitalise(self.name)}: " + _join(ways) + "."
+
+    def _reach_ways(self) -> list:
+        ways = []
+        if self.phone:
+            ways.append(f"call {self.phone}")
+        if self.website:
+            ways.append(f"go to {self.website}")
+        return ways
 
     def hours_line(self) -> str:
         if self.hours:
@@ -68,6 +79,7 @@ class ClinicProfile:
             "clinic_name": self.name,
             "clinic_location": self.location,
             "clinic_contact": self.contact_line(),
+            "clinic_details": self.details_line(),
             "clinic_hours": self.hours_line(),
             "clinic_booking": self.booking_line(),
         }

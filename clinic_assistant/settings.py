@@ -27,6 +27,9 @@ SPACY_MODEL_DIR = _path("CLINIC_SPACY_MODEL_DIR", PROJECT_DIR / "var" / "spacy" 
 ARTICLE_PATH = _path("CLINIC_ARTICLE_PATH", PROJECT_DIR / "content" / "article.txt")
 CLINIC_PROFILE_PATH = _path("CLINIC_PROFILE", PROJECT_DIR / "clinic.yml")
 RESPONSES_DIR = PROJECT_DIR / "data" / "responses"
+HELDOUT_NLU_PATH = PROJECT_DIR / "tests" / "nlu" / "heldout.yml"
+# Rasa's training cache (reused components) lives with the other local state.
+RASA_CACHE_DIR = _path("RASA_CACHE_DIRECTORY", VAR_DIR / "rasa-cache")
 
 RASA_HOST = _env("RASA_HOST", "127.0.0.1")
 RASA_PORT = int(_env("RASA_PORT", "5005"))
@@ -46,4 +49,5 @@ def rasa_environment() -> dict:
     return {
         "ACTION_ENDPOINT_URL": ACTION_ENDPOINT_URL,
         "TRACKER_URL": TRACKER_URL,
+        "RASA_CACHE_DIRECTORY": str(RASA_CACHE_DIR),
     }

@@ -52,9 +52,7 @@ async def test_session_start_loads_the_clinic_profile(monkeypatch):
     slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
     assert "(850) 555-0100" in slots["clinic_contact"]
     assert events[0]["event"] == "session_started"
-    assert events[-1] == {"event": "action", "name": "action_listen", "policy": None,
-                          "confidence": None, "timestamp": None, "action_text": None,
-                          "hide_rule_turn": False}
+    assert (events[-1]["event"], events[-1]["name"]) == ("action", "action_listen")
     assert messages == []
 
 
