@@ -1,6 +1,6 @@
 """Following up article answers: offering more, and asking when unsure."""
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -8,7 +8,6 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from clinic_assistant.answers import load_answers
 from clinic_assistant.suggestions import suggested_answers
-
 
 NOTHING_OFFERED = [SlotSet("more_offered", False), SlotSet("more_response", None)]
 
@@ -21,7 +20,7 @@ def remember_offer(response: Optional[str]) -> List[EventType]:
     return [SlotSet("more_offered", True), SlotSet("more_response", answer.more)]
 
 
-def selected_response(parse: Dict[Text, Any]) -> Optional[str]:
+def selected_response(parse: Dict[str, Any]) -> Optional[str]:
     """The response the selector chose for this message's retrieval intent."""
     selector = parse.get("response_selector") or {}
     intent = (parse.get("intent") or {}).get("name")
@@ -32,11 +31,11 @@ def selected_response(parse: Dict[Text, Any]) -> Optional[str]:
 class ActionOfferMore(Action):
     """After Rasa sent the selected answer: remember what it offers next."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_offer_more"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         return remember_offer(selected_response(tracker.latest_message))
 
@@ -44,11 +43,11 @@ class ActionOfferMore(Action):
 class ActionTellMore(Action):
     """Give the answer the previous one offered ("Want to know more?" - "yes")."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_tell_more"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         response = tracker.get_slot("more_response")
         if not response:
@@ -61,11 +60,11 @@ class ActionTellMore(Action):
 class ActionClarify(Action):
     """Low confidence: suggest the closest answers instead of guessing."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_clarify"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         answers = suggested_answers(tracker.latest_message, load_answers())
         if answers:

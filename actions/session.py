@@ -1,6 +1,6 @@
 """Start of a conversation: load the clinic profile into slots."""
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
@@ -16,11 +16,11 @@ class ActionSessionStart(Action):
     reaches visitors without retraining or restarting anything.
     """
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_session_start"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         profile_slots = [SlotSet(name, value) for name, value in load_profile().as_slots().items()]
         return [SessionStarted(), *profile_slots, ActionExecuted("action_listen")]

@@ -7,7 +7,7 @@ and the answer a "want to know more?" leads to.
 """
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -36,7 +36,7 @@ def response_name(key: str) -> str:
     return f"utter_{key}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_answers(directory: Path = settings.RESPONSES_DIR) -> Dict[str, Answer]:
     """All answers by response name, from every YAML file in ``directory``."""
     answers: Dict[str, Answer] = {}

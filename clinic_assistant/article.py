@@ -4,7 +4,7 @@ Answers name the sections their facts come from; tests use this to check
 that each named section exists and that what an answer states is there.
 """
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Dict
 
@@ -18,7 +18,7 @@ def _is_heading(line: str) -> bool:
     return 0 < len(text) <= MAX_HEADING_LENGTH and text[-1] not in ".:,;" and not text.startswith("•")
 
 
-@lru_cache(maxsize=None)
+@cache
 def sections(path: Path = settings.ARTICLE_PATH) -> Dict[str, str]:
     """Section heading -> the section's text, in the article's order."""
     result: Dict[str, str] = {}

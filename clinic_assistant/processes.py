@@ -6,6 +6,7 @@ them exercise the same way of starting the assistant.
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +29,13 @@ def process_environment(extra: Optional[Dict[str, str]] = None) -> Dict[str, str
     return env
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def actions_command(port: int) -> List[str]:
     return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
 
@@ -48,6 +56,12 @@ class Service:
     name: str
     process: subprocess.Popen
     health_url: str
+    log: Optional[Path] = None
+
+    def log_tail(self, lines: int = 15) -> str:
+        if not self.log or not self.log.exists():
+            return ""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self, timeout: float = 20) -> None:
         if self.process.poll() is not None:
@@ -65,14 +79,16 @@ def start(name: str, command: List[str], health_url: str, env: Dict[str, str], l
     process = subprocess.Popen(
         command, cwd=settings.PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT if output else None
     )
-    return Service(name, process, health_url)
+    return Service(name, process, health_url, log)
 
 
 def wait_until_healthy(service: Service, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
-            raise RuntimeError(f"{service.name} exited with code {service.process.returncode}")
+            raise RuntimeError(
+                f"{service.name} exited with code {service.process.returncode}\n{service.log_tail()}"
+            )
         try:
             with urllib.request.urlopen(service.health_url, timeout=2) as reply:
                 if reply.status == 200:

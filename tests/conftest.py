@@ -1,7 +1,6 @@
 """Shared fixtures: one trained model per run, one running assistant per run."""
 
 import json
-import socket
 import sqlite3
 import urllib.error
 import urllib.request
@@ -10,16 +9,10 @@ from typing import Iterator, List
 
 import pytest
 
-from clinic_assistant.processes import assistant
+from clinic_assistant.processes import assistant, free_port
 from clinic_assistant.training import ensure_trained_model
 
 TESTS_DIR = Path(__file__).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

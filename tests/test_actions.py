@@ -109,7 +109,10 @@ async def test_clarify_suggests_the_closest_answers_as_buttons():
 async def test_clarify_without_a_plausible_answer_asks_to_rephrase():
     parse = selector_parse("greet", "crps/what_is", 0.5)
     parse["intent"] = {"name": "nlu_fallback", "confidence": 0.45}
-    parse["intent_ranking"] = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "out_of_scope", "confidence": 0.3}]
+    parse["intent_ranking"] = [
+        {"name": "nlu_fallback", "confidence": 0.45},
+        {"name": "out_of_scope", "confidence": 0.3},
+    ]
     messages, events = await run(ActionClarify(), tracker_with(parse))
     assert [m["response"] for m in messages] == ["utter_not_understood"]
     assert SlotSet("more_offered", False) in events

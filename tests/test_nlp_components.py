@@ -22,7 +22,9 @@ def test_saved_pipeline_is_blank_english_with_lemmatizer_and_ruler(nlp):
     assert nlp.pipe_names == ["lemmatizer", "entity_ruler"]
 
 
-@pytest.mark.parametrize("text, lemmas", [("symptoms treated", ["symptom", "treat"]), ("feet were swollen", ["foot", "be", "swell"])])
+@pytest.mark.parametrize(
+    "text, lemmas", [("symptoms treated", ["symptom", "treat"]), ("feet were swollen", ["foot", "be", "swell"])]
+)
 def test_lookup_lemmas(nlp, text, lemmas):
     assert [t.lemma_ for t in nlp(text)] == lemmas
 

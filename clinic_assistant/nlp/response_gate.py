@@ -10,7 +10,7 @@ the same way (the rejected prediction stays second in the ranking).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -36,16 +36,16 @@ class ResponseConfidenceGate(GraphComponent, IntentClassifier):
     """Predicts ``nlu_fallback`` when the selected answer's confidence is low."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         return {"threshold": 0.35}
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
+    def __init__(self, config: Dict[str, Any]) -> None:
         self.threshold = float(config["threshold"])
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
@@ -65,7 +65,7 @@ class ResponseConfidenceGate(GraphComponent, IntentClassifier):
         return messages
 
 
-def selected_response_confidence(parse: Dict[Text, Any]) -> Optional[float]:
+def selected_response_confidence(parse: Dict[str, Any]) -> Optional[float]:
     """Confidence of the answer chosen for the message's retrieval intent,
     or None when the message has no retrieval intent (or already fell back)."""
     intent = (parse.get(INTENT) or {}).get(INTENT_NAME_KEY)

@@ -8,7 +8,7 @@ synonym seen once in training stand for all its spellings.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional
 
 import scipy.sparse
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -43,17 +43,17 @@ class TermFeaturizer(SparseFeaturizer, GraphComponent):
         return [SpacyTokenizer]
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         return SparseFeaturizer.get_default_config()
 
     @classmethod
-    def validate_config(cls, config: Dict[Text, Any]) -> None:
+    def validate_config(cls, config: Dict[str, Any]) -> None:
         """No options to validate."""
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,

@@ -1,0 +1,81 @@
+"""A REST load generator: N concurrent conversations, each a run of questions."""
+
+import asyncio
+import statistics
+import time
+import uuid
+from dataclasses import dataclass
+from typing import List
+
+import aiohttp
+
+QUESTIONS = [
+    "hi",
+    "what is crps",
+    "wat r the symptoms",
+    "what are the types?",
+    "and type 2?",
+    "how is it treated?",
+    "does ketamine work better than opioids",
+    "whats the evidence for ketamine",
+    "yes",
+    "how much does it cost",
+    "is crps all in my head?",
+    "thanks",
+]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+
+def percentile(values: List[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+async def _conversation(session: aiohttp.ClientSession, url: str, turns: int, latencies: list, errors: list) -> None:
+    sender = f"bench-{uuid.uuid4().hex}"
+    for turn in range(turns):
+        started = time.perf_counter()
+        try:
+            async with session.post(url, json={"sender": sender, "message": QUESTIONS[turn % len(QUESTIONS)]}) as reply:
+                await reply.read()
+                if reply.status != 200:
+                    errors.append(reply.status)
+        except aiohttp.ClientError as error:
+            errors.append(str(error))
+        latencies.append((time.perf_counter() - started) * 1000)
+
+
+async def run_load(base_url: str, concurrency: int, turns: int) -> LoadResult:
+    """``concurrency`` conversations at once, each sending ``turns`` messages."""
+    url = f"{base_url}/webhooks/rest/webhook"
+    latencies: List[float] = []
+    errors: list = []
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await _conversation(session, url, 3, [], [])  # warm-up, not counted
+        started = time.perf_counter()
+        await asyncio.gather(*(_conversation(session, url, turns, latencies, errors) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return LoadResult(
+        concurrency=concurrency,
+        requests=len(latencies),
+        errors=len(errors),
+        seconds=elapsed,
+        p50_ms=statistics.median(latencies),
+        p95_ms=percentile(latencies, 0.95),
+        p99_ms=percentile(latencies, 0.99),
+    )
