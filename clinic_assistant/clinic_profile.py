@@ -27,7 +27,7 @@ class ClinicProfile:
 
     def contact_line(self) -> str:
         """One sentence telling a visitor how to reach the clinic's staff."""
-        ways = self._reach_ways()
+        ways = self._ways(website_phrase="go to {}")
         if not ways:
             return (
                 f"Please call {self.name} in {self.location}, "
@@ -37,19 +37,18 @@ class ClinicProfile:
 
     def details_line(self) -> str:
         """Everything the profile knows about reaching the clinic."""
-        ways = self._reach_ways()
+        ways = self._ways(website_phrase="go to {}")
         if self.address:
             ways.append(f"visit {self.address}")
         if not ways:
             return f"I don't have the clinic's phone number or address here. {self.contact_line()}"
         return f"{_capitalise(self.name)}: " + _join(ways) + "."
 
-    def _reach_ways(self) -> list:
-        ways = []
-        if self.phone:
-            ways.append(f"call {self.phone}")
+    def _ways(self, website_phrase: str) -> list:
+        """The phone and website as things to do, in that order."""
+        ways = [f"call {self.phone}"] if self.phone else []
         if self.website:
-            ways.append(f"go to {self.website}")
+            ways.append(website_phrase.format(self.website))
         return ways
 
     def hours_line(self) -> str:
@@ -58,20 +57,13 @@ class ClinicProfile:
         return f"I don't have the clinic's opening hours here. {self.contact_line()}"
 
     def booking_line(self) -> str:
-        if self.phone or self.website:
-            return f"To request a consultation, {_join(self._booking_ways())}."
+        ways = self._ways(website_phrase="request one at {}")
+        if ways:
+            return f"To request a consultation, {_join(ways)}."
         return (
             f"To request a consultation, call {self.name} in {self.location}, "
             "or request one on its website."
         )
-
-    def _booking_ways(self) -> list:
-        ways = []
-        if self.phone:
-            ways.append(f"call {self.phone}")
-        if self.website:
-            ways.append(f"request one at {self.website}")
-        return ways
 
     def as_slots(self) -> Dict[str, str]:
         """The slot values the responses interpolate."""

@@ -35,6 +35,8 @@ def test_lookup_lemmas(nlp, text, lemmas):
         ("what is RSD", "CRPS_TYPE", "type_1"),
         ("tell me about reflex sympathetic dystrophy", "CRPS_TYPE", "type_1"),
         ("and type two?", "CRPS_TYPE", "type_2"),
+        ("wat is crps typ 1", "CRPS_TYPE", "type_1"),
+        ("tipe II pls", "CRPS_TYPE", "type_2"),
         ("causalgia", "CRPS_TYPE", "type_2"),
         ("is GABAPENTIN used", "TREATMENT", "gabapentin"),
         ("Complex Regional Pain Syndrome", "CONDITION", "crps"),

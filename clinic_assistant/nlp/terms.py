@@ -8,6 +8,16 @@ are found; multi-word terms match token by token.
 
 from typing import Dict, List
 
+# "type 1" as patients type it: "typ 1", "tipe I", "type one", "type1".
+_TYPE_WORDS = ("type", "typ", "tipe", "tyep", "tpye")
+
+
+def _type_phrasings(numerals: tuple) -> List[str]:
+    spaced = [f"{word} {numeral}" for word in _TYPE_WORDS for numeral in numerals]
+    joined = [f"{word}{numeral}" for word in _TYPE_WORDS for numeral in numerals if numeral.isdigit()]
+    return spaced + joined
+
+
 # label -> canonical id -> phrasings (lower-case, space separated tokens)
 TERMS: Dict[str, Dict[str, List[str]]] = {
     "CONDITION": {
@@ -19,14 +29,10 @@ TERMS: Dict[str, Dict[str, List[str]]] = {
         ],
     },
     "CRPS_TYPE": {
-        "type_1": [
-            "type 1", "type i", "type one", "type1", "crps 1", "crps i", "crps-1",
-            "rsd", "reflex sympathetic dystrophy",
-        ],
-        "type_2": [
-            "type 2", "type ii", "type two", "type2", "crps 2", "crps ii", "crps-2",
-            "causalgia",
-        ],
+        "type_1": _type_phrasings(("1", "i", "one"))
+        + ["crps 1", "crps i", "crps-1", "rsd", "reflex sympathetic dystrophy"],
+        "type_2": _type_phrasings(("2", "ii", "two"))
+        + ["crps 2", "crps ii", "crps-2", "causalgia", "causalgy"],
     },
     "SYMPTOM": {
         "pain": ["pain", "burning", "stabbing", "throbbing", "grinding", "ache", "aching"],
