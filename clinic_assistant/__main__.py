@@ -1,6 +1,7 @@
 """Command line: ``python -m clinic_assistant run|train|shell|spacy-model``."""
 
 import argparse
+import signal
 import subprocess
 import sys
 import time
@@ -11,8 +12,18 @@ from clinic_assistant.processes import assistant, process_environment
 from clinic_assistant.training import ensure_trained_model
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    """Treat SIGTERM (a supervisor stopping us) like Ctrl-C, so the servers stop too."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def run(_: argparse.Namespace) -> None:
     """Train if needed, then serve REST on RASA_PORT and actions on ACTIONS_PORT."""
+    _stop_on_sigterm()
     model = ensure_trained_model()
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
     with assistant(model) as services:

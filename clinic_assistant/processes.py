@@ -22,6 +22,9 @@ from clinic_assistant import settings
 def process_environment(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Rasa 3.6's dependencies print pages of deprecation notices at every start.
+    env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning,ignore::PendingDeprecationWarning")
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     env["RASA_TELEMETRY_ENABLED"] = "false"  # nothing about patients' chats leaves the machine
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.PROJECT_DIR), env.get("PYTHONPATH")]))
     env.update(settings.rasa_environment())

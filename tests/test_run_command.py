@@ -1,0 +1,65 @@
+"""The run command serves REST and actions, and stops both cleanly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from clinic_assistant.processes import free_port, process_environment
+from clinic_assistant.settings import PROJECT_DIR
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the run command exited early"
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_run_serves_and_stops_both_servers(trained_model: Path, tmp_path: Path, stop_signal):
+    rasa_port, actions_port = free_port(), free_port()
+    env = process_environment(
+        {"RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port), "CLINIC_VAR_DIR": str(tmp_path)}
+    )
+    env.pop("ACTION_ENDPOINT_URL")  # derived from ACTIONS_PORT by the run command's settings
+    env.pop("TRACKER_URL")
+    process = subprocess.Popen([sys.executable, "-m", "clinic_assistant", "run"], cwd=PROJECT_DIR, env=env)
+    try:
+        _wait_for(f"http://127.0.0.1:{rasa_port}/webhooks/rest/", process)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook",
+            data=json.dumps({"sender": "run-check", "message": "what is causalgia"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            assert "nerve damage" in reply.read().decode()
+        assert (tmp_path / "tracker.db").exists()
+        os.kill(process.pid, stop_signal)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not _listening(rasa_port) and not _listening(actions_port)
