@@ -1,4 +1,4 @@
-"""Following up article answers: offering more, and asking when unsure."""
+"""Following up article answers: giving the "more" offered, and asking when unsure."""
 
 from typing import Any, Dict, List, Optional
 
@@ -18,26 +18,6 @@ def remember_offer(response: Optional[str]) -> List[EventType]:
     if answer is None or answer.more is None:
         return list(NOTHING_OFFERED)
     return [SlotSet("more_offered", True), SlotSet("more_response", answer.more)]
-
-
-def selected_response(parse: Dict[str, Any]) -> Optional[str]:
-    """The response the selector chose for this message's retrieval intent."""
-    selector = parse.get("response_selector") or {}
-    intent = (parse.get("intent") or {}).get("name")
-    prediction = selector.get(intent) or selector.get("default") or {}
-    return (prediction.get("response") or {}).get("utter_action")
-
-
-class ActionOfferMore(Action):
-    """After Rasa sent the selected answer: remember what it offers next."""
-
-    def name(self) -> str:
-        return "action_offer_more"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[EventType]:
-        return remember_offer(selected_response(tracker.latest_message))
 
 
 class ActionTellMore(Action):

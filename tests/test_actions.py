@@ -6,7 +6,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.answers import ActionClarify, ActionOfferMore, ActionTellMore
+from actions.answers import ActionClarify, ActionTellMore
 from actions.session import ActionSessionStart
 from clinic_assistant.clinic_profile import ClinicProfile
 
@@ -62,18 +62,6 @@ async def test_session_start_never_invents_missing_details(monkeypatch):
     _, events = await run(ActionSessionStart(), tracker_with())
     slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
     assert slots == ClinicProfile().as_slots()
-
-
-async def test_an_answer_that_offers_more_remembers_what_it_offers():
-    messages, events = await run(ActionOfferMore(), tracker_with(selector_parse("ketamine", "ketamine/evidence")))
-    assert messages == []
-    assert SlotSet("more_offered", True) in events
-    assert SlotSet("more_response", "utter_ketamine/vs_opioids") in events
-
-
-async def test_an_answer_without_more_clears_the_offer():
-    _, events = await run(ActionOfferMore(), tracker_with(selector_parse("crps", "crps/type_2")))
-    assert events == [SlotSet("more_offered", False), SlotSet("more_response", None)]
 
 
 async def test_yes_gives_the_offered_answer_and_chains_its_offer():

@@ -82,3 +82,11 @@ def test_offered_answers_exist(answer):
 )
 def test_treatment_answers_carry_a_general_information_disclaimer(key):
     assert "General information only" in ANSWERS[f"utter_{key}"].text
+
+
+SHARED_ARTICLE = PROJECT_DIR.parent / "shared" / "article.txt"
+
+
+@pytest.mark.skipif(not SHARED_ARTICLE.exists(), reason="no clinic-provided article beside this checkout")
+def test_the_article_copy_matches_the_clinics_article():
+    assert (PROJECT_DIR / "content" / "article.txt").read_bytes() == SHARED_ARTICLE.read_bytes()

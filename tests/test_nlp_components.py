@@ -8,6 +8,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from clinic_assistant.nlp.build_model import build_pipeline, ensure_model
+from clinic_assistant.nlp.follow_up_offer import FollowUpOffer
 from clinic_assistant.nlp.response_gate import ResponseConfidenceGate
 from clinic_assistant.nlp.term_featurizer import FEATURE_INDEX, TermFeaturizer
 
@@ -113,3 +114,38 @@ def test_gate_ignores_intents_without_answers():
     message = _parse("greet", 0.01)
     ResponseConfidenceGate({"threshold": 0.35}).process([message])
     assert message.get("intent")["name"] == "greet"
+
+
+def _answer_parse(intent: str, key: str, more: "str | None") -> Message:
+    metadata = {"more": more} if more else {}
+    prediction = {"response": {"utter_action": f"utter_{key}", "responses": [{"text": "t", "metadata": metadata}]}}
+    return Message(
+        {
+            TEXT: "q",
+            "intent": {"name": intent, "confidence": 0.9},
+            "response_selector": {"all_retrieval_intents": ["crps", "ketamine"], "default": prediction},
+        }
+    )
+
+
+def _offer(message: Message) -> dict:
+    return {e["entity"]: e["value"] for e in message.get("entities", []) if e["extractor"] == "FollowUpOffer"}
+
+
+def test_an_answer_that_offers_more_names_the_offered_answer():
+    message = _answer_parse("ketamine", "ketamine/evidence", "ketamine/vs_opioids")
+    FollowUpOffer().process([message])
+    assert _offer(message) == {"more_offered": "true", "more_response": "utter_ketamine/vs_opioids"}
+
+
+def test_an_answer_without_more_withdraws_the_offer():
+    message = _answer_parse("crps", "crps/type_2", None)
+    FollowUpOffer().process([message])
+    assert _offer(message) == {"more_offered": "false"}
+
+
+def test_other_messages_withdraw_the_offer_but_yes_keeps_it():
+    greeting, yes = _answer_parse("greet", "crps/what_is", "crps/causes"), _answer_parse("affirm", "crps/what_is", None)
+    FollowUpOffer().process([greeting, yes])
+    assert _offer(greeting) == {"more_offered": "false"}
+    assert _offer(yes) == {}
