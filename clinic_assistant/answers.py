@@ -24,7 +24,6 @@ class Answer:
     question: str
     sections: List[str] = field(default_factory=list)
     more: Optional[str] = None  # response name offered next, e.g. "utter_crps/causes"
-    buttons: List[dict] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -56,5 +55,4 @@ def _answer(name: str, variant: dict) -> Answer:
         question=meta.get("question", ""),
         sections=list(meta.get("sections") or []),
         more=response_name(more) if more and not more.startswith("utter_") else more,
-        buttons=list(variant.get("buttons") or []),
     )

@@ -5,27 +5,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from clinic_assistant.processes import free_port, process_environment
+from clinic_assistant.processes import Service, free_port, process_environment, wait_until_healthy
 from clinic_assistant.settings import PROJECT_DIR
-
-
-def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the run command exited early"
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(url)
 
 
 def _listening(port: int) -> bool:
@@ -48,7 +35,7 @@ def test_run_serves_and_stops_both_servers(trained_model: Path, tmp_path: Path, 
     env.pop("TRACKER_URL")
     process = subprocess.Popen([sys.executable, "-m", "clinic_assistant", "run"], cwd=PROJECT_DIR, env=env)
     try:
-        _wait_for(f"http://127.0.0.1:{rasa_port}/webhooks/rest/", process)
+        wait_until_healthy(Service("run command", process, f"http://127.0.0.1:{rasa_port}/webhooks/rest/"))
         request = urllib.request.Request(
             f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook",
             data=json.dumps({"sender": "run-check", "message": "what is causalgia"}).encode(),

@@ -20,6 +20,8 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY
 from rasa.shared.nlu.training_data.message import Message
 
+from clinic_assistant.nlp.selection import selected_answer
+
 AFFIRM = "affirm"
 EXTRACTOR = "FollowUpOffer"
 
@@ -58,11 +60,6 @@ def _entity(name: str, value: str) -> Dict[str, Any]:
 
 def offered_response(parse: Dict[str, Any]) -> Optional[str]:
     """The response name the selected answer offers next, if any."""
-    intent = (parse.get(INTENT) or {}).get(INTENT_NAME_KEY)
-    selector = parse.get("response_selector") or {}
-    if intent not in selector.get("all_retrieval_intents", []):
-        return None
-    prediction = (selector.get(intent) or selector.get("default") or {}).get("response") or {}
-    variants = prediction.get("responses") or [{}]
+    variants = (selected_answer(parse) or {}).get("responses") or [{}]
     more = (variants[0].get("metadata") or {}).get("more")
     return f"utter_{more}" if more else None

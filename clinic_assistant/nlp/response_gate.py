@@ -26,7 +26,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-RESPONSE_SELECTOR = "response_selector"
+from clinic_assistant.nlp.selection import selected_answer
 
 
 @DefaultV1Recipe.register(
@@ -68,10 +68,5 @@ class ResponseConfidenceGate(GraphComponent, IntentClassifier):
 def selected_response_confidence(parse: Dict[str, Any]) -> Optional[float]:
     """Confidence of the answer chosen for the message's retrieval intent,
     or None when the message has no retrieval intent (or already fell back)."""
-    intent = (parse.get(INTENT) or {}).get(INTENT_NAME_KEY)
-    selector = parse.get(RESPONSE_SELECTOR) or {}
-    if intent not in selector.get("all_retrieval_intents", []):
-        return None
-    prediction = selector.get(intent) or selector.get("default") or {}
-    confidence = (prediction.get("response") or {}).get("confidence")
+    confidence = (selected_answer(parse) or {}).get("confidence")
     return None if confidence is None else float(confidence)
