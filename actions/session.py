@@ -1,4 +1,4 @@
-"""Start of a conversation: load the clinic profile into slots."""
+"""Start of a conversation: the notice of what this assistant is, the clinic profile as slots."""
 
 from typing import Any, Dict, List
 
@@ -23,4 +23,5 @@ class ActionSessionStart(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         profile_slots = [SlotSet(name, value) for name, value in load_profile().as_slots().items()]
+        dispatcher.utter_message(response="utter_notice")
         return [SessionStarted(), *profile_slots, ActionExecuted("action_listen")]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Dict
 
 from bench.load import LoadResult, run_load
+from bench.safety import print_safety, safety_figures
 from clinic_assistant import settings
 from clinic_assistant.evaluation import evaluate_nlu
 from clinic_assistant.processes import (
@@ -90,7 +91,11 @@ def load_figures(base_url: str, pid: int) -> dict:
 
 def bench_ours(model: Path) -> dict:
     rasa_port, actions_port = free_port(), free_port()
-    env = {"TRACKER_URL": f"sqlite:///{WORK / 'clinic-tracker.db'}"}
+    env = {
+        "TRACKER_URL": f"sqlite:///{WORK / 'clinic-tracker.db'}",
+        "CLINIC_DATABASE_URL": f"sqlite:///{WORK / 'clinic.db'}",
+        "CLINIC_RECORD_SPOOL": str(WORK / "unstored-records.jsonl"),
+    }
     with assistant(model, rasa_port, actions_port, extra_env=env, log_dir=WORK) as services:
         figures = load_figures(f"http://127.0.0.1:{rasa_port}", services["rasa"].process.pid)
         figures["actions_rss_mb"] = rss_mb(services["actions"].process.pid)
@@ -113,12 +118,14 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     model, train_seconds = train_ours()
     scores = evaluate_nlu(model, WORK / "nlu-report")
+    safety = safety_figures(model)
     project, init_model, init_train_seconds = train_rasa_init()
     ours = bench_ours(model)
     baseline = bench_rasa_init(project, init_model)
     report = {
         "cpu_count": os.cpu_count(),
         "nlu": {k: v for k, v in vars(scores).items() if k != "report_dir"},
+        "safety": safety,
         "training_seconds": {"clinic": train_seconds, "rasa_init": init_train_seconds},
         "clinic": ours,
         "rasa_init": baseline,
@@ -131,6 +138,7 @@ def print_report(report: dict) -> None:
     nlu = report["nlu"]
     print(f"Held-out NLU: intent macro-F1 {nlu['intent_macro_f1']:.3f}, intent accuracy {nlu['intent_accuracy']:.3f}, "
           f"response selection accuracy {nlu['response_accuracy']:.3f}")
+    print_safety(report["safety"])
     t = report["training_seconds"]
     print(f"Training from an empty cache: clinic {t['clinic']:.0f} s, rasa init bot {t['rasa_init']:.0f} s")
     for name in ("clinic", "rasa_init"):

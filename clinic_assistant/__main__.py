@@ -9,6 +9,8 @@ import time
 from clinic_assistant import settings
 from clinic_assistant.nlp.build_model import ensure_model
 from clinic_assistant.processes import assistant, process_environment
+from clinic_assistant.store.db import StoreUnavailable
+from clinic_assistant.store.schema import upgrade
 from clinic_assistant.training import ensure_trained_model
 
 
@@ -21,11 +23,21 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
 
 
+def migrate_clinic_database() -> None:
+    """Bring the clinic database to the newest schema; the assistant runs without it."""
+    try:
+        upgrade(settings.CLINIC_DATABASE_URL)
+    except StoreUnavailable as error:
+        # Crisis replies never need it; flags wait in the spool until it is back.
+        print(f"Clinic database unavailable, starting anyway: {error}", file=sys.stderr, flush=True)
+
+
 def run(_: argparse.Namespace) -> None:
     """Train if needed, then serve REST on RASA_PORT and actions on ACTIONS_PORT."""
     _stop_on_sigterm()
     model = ensure_trained_model()
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+    migrate_clinic_database()
     with assistant(model) as services:
         print(
             f"Assistant ready: REST at http://{settings.RASA_HOST}:{settings.RASA_PORT}"
@@ -46,6 +58,7 @@ def shell(_: argparse.Namespace) -> None:
     """Talk to the assistant in the terminal (starts its own action server)."""
     model = ensure_trained_model()
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+    migrate_clinic_database()
     with assistant(model, with_rasa=False):
         command = [sys.executable, "-m", "rasa", "shell", "--model", str(model), "--endpoints", "endpoints.yml"]
         subprocess.run(command, cwd=settings.PROJECT_DIR, env=process_environment())
@@ -62,6 +75,9 @@ def main() -> None:
     commands.choices["train"].add_argument("--force", action="store_true")
     commands.add_parser("spacy-model", help="Build the spaCy pipeline").set_defaults(
         func=lambda _: print(ensure_model())
+    )
+    commands.add_parser("migrate", help="Bring the clinic database to the newest schema").set_defaults(
+        func=lambda _: upgrade(settings.CLINIC_DATABASE_URL)
     )
     args = parser.parse_args()
     args.func(args)

@@ -43,6 +43,20 @@ ACTION_ENDPOINT_URL = _env(
 # (credentials, when needed, are part of that URL and so come from the environment).
 TRACKER_URL = _env("TRACKER_URL", f"sqlite:///{VAR_DIR / 'tracker.db'}")
 
+# The clinic's own database (safety flags, consultation requests, outbox),
+# owned by the action server. SQLite by default, PostgreSQL by URL.
+CLINIC_DATABASE_URL = _env("CLINIC_DATABASE_URL", f"sqlite:///{VAR_DIR / 'clinic.db'}")
+# Safety flags and reach-out requests wait here while the clinic database is unreachable.
+RECORD_SPOOL_PATH = _path("CLINIC_RECORD_SPOOL", VAR_DIR / "unstored-records.jsonl")
+
+# Phone numbers typed without a country code are read as this country's.
+PHONE_REGION = _env("CLINIC_PHONE_REGION", "US")
+
+# Tests that need PostgreSQL or Redis skip when they are unreachable, unless
+# this is set (CI sets it, so they can never be skipped silently there).
+REQUIRE_SERVICES = _env("CLINIC_REQUIRE_SERVICES", "") not in ("", "0", "false")
+TEST_POSTGRES_URL = _env("CLINIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
 
 def rasa_environment() -> dict:
     """Variables that ``endpoints.yml`` interpolates (``${NAME}``)."""

@@ -4,15 +4,25 @@ import json
 import sqlite3
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 import pytest
+import yaml
+from sqlalchemy.engine import make_url
 
 from clinic_assistant.processes import assistant, free_port
+from clinic_assistant.settings import PROJECT_DIR
+from clinic_assistant.store.schema import upgrade
 from clinic_assistant.training import ensure_trained_model
+from tests.tcp_proxy import TcpProxy
 
 TESTS_DIR = Path(__file__).parent
+# The one-line notice that opens every conversation.
+NOTICE = " ".join(
+    yaml.safe_load((PROJECT_DIR / "domain.yml").read_text())["responses"]["utter_notice"][0]["text"].split()
+)
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +34,13 @@ def trained_model() -> Path:
 class RestClient:
     """Talks to the assistant's REST channel the way an integration would."""
 
-    def __init__(self, base_url: str, tracker_db: Path) -> None:
+    def __init__(self, base_url: str, tracker_db: Path, work_dir: Path) -> None:
         self.url = f"{base_url}/webhooks/rest/webhook"
         self.tracker_db = tracker_db
+        self.work_dir = work_dir  # the servers' logs and the flag spool
+
+    def log(self, service: str) -> str:
+        return (self.work_dir / f"{service}.log").read_text(errors="replace")
 
     def user_events(self, sender: str) -> List[dict]:
         """What Rasa's tracker store recorded of this conversation's user turns."""
@@ -49,16 +63,107 @@ class RestClient:
         assert status == 200, body
         return json.loads(body)
 
+    def replies(self, sender: str, text: str) -> List[dict]:
+        """The assistant's reply messages, without the notice that opens every conversation."""
+        return [m for m in self.send(sender, text) if m.get("text") != NOTICE]
+
     def say(self, sender: str, text: str) -> str:
-        """The assistant's reply texts to one message, joined."""
-        return "\n".join(m.get("text", "") for m in self.send(sender, text))
+        """The assistant's reply texts to one message, joined; without the notice
+        that opens every conversation (tests of the notice use ``send``)."""
+        return "\n".join(m.get("text", "") for m in self.replies(sender, text))
+
+
+@dataclass
+class ClinicDatabase:
+    """The clinic database the running assistant writes to, as the tests reach it."""
+
+    url: str  # what the tests read with
+    assistant_url: str  # what the action server is given
+    proxy: Optional[TcpProxy] = None  # set when the tests can take the database away
 
 
 @pytest.fixture(scope="session")
-def running_assistant(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestClient]:
+def clinic_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ClinicDatabase]:
+    """PostgreSQL behind a loopback proxy the tests can cut; SQLite when PostgreSQL is
+    unreachable and not required (the tests that cut it then skip). Migrated first, as
+    the run command does."""
+    try:
+        url = request.getfixturevalue("postgres_url")
+    except pytest.skip.Exception:
+        url = f"sqlite:///{tmp_path_factory.mktemp('clinic') / 'clinic.db'}"
+        upgrade(url)
+        yield ClinicDatabase(url, url)
+        return
+    upgrade(url)
+    parsed = make_url(url)
+    proxy = TcpProxy((parsed.host or "127.0.0.1", parsed.port or 5432), free_port())
+    proxy.restore()
+    try:
+        yield ClinicDatabase(url, parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(False), proxy)
+    finally:
+        proxy.cut()
+
+
+@pytest.fixture(scope="session")
+def running_assistant(
+    trained_model: Path, clinic_database: ClinicDatabase, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RestClient]:
     """The real Rasa server and action server on free ports, with their own tracker store."""
     work = tmp_path_factory.mktemp("assistant")
     rasa_port, actions_port = free_port(), free_port()
-    env = {"TRACKER_URL": f"sqlite:///{work / 'tracker.db'}"}
+    env = {
+        "TRACKER_URL": f"sqlite:///{work / 'tracker.db'}",
+        "CLINIC_DATABASE_URL": clinic_database.assistant_url,
+        "CLINIC_RECORD_SPOOL": str(work / "unstored-records.jsonl"),
+    }
     with assistant(trained_model, rasa_port, actions_port, extra_env=env, log_dir=work):
-        yield RestClient(f"http://127.0.0.1:{rasa_port}", work / "tracker.db")
+        yield RestClient(f"http://127.0.0.1:{rasa_port}", work / "tracker.db", work)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, dropped at the end.
+
+    Skips when PostgreSQL is unreachable, unless CLINIC_REQUIRE_SERVICES is set (CI): then it fails.
+    """
+    import secrets
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from clinic_assistant import settings
+
+    server = make_url(settings.TEST_POSTGRES_URL)
+    admin = create_engine(server, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}, future=True)
+    name = f"clinic_test_{secrets.token_hex(6)}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as error:
+        admin.dispose()
+        detail = " ".join(str(error.orig).split())
+        reason = f"PostgreSQL not reachable at {server!r}: set CLINIC_TEST_POSTGRES_URL ({detail})"
+        if settings.REQUIRE_SERVICES:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"), {"name": name}
+        )
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def clinic_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A clinic database URL per backend: a new SQLite file per test, the run's PostgreSQL database.
+
+    PostgreSQL is requested only by its own param, so SQLite tests run without it.
+    """
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'clinic.db'}"
+    return request.getfixturevalue("postgres_url")

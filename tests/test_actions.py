@@ -53,7 +53,7 @@ async def test_session_start_loads_the_clinic_profile(monkeypatch):
     assert "(850) 555-0100" in slots["clinic_contact"]
     assert events[0]["event"] == "session_started"
     assert (events[-1]["event"], events[-1]["name"]) == ("action", "action_listen")
-    assert messages == []
+    assert [m["response"] for m in messages] == ["utter_notice"]  # what this assistant is, first
 
 
 async def test_session_start_never_invents_missing_details(monkeypatch):

@@ -76,7 +76,7 @@ def test_asking_for_a_person_says_how_to_reach_staff(running_assistant):
 
 
 def test_gibberish_gets_a_clarifying_question_not_an_answer(running_assistant):
-    messages = running_assistant.send(conversation(), "zxqv blorp flim")
+    messages = running_assistant.replies(conversation(), "zxqv blorp flim")
     text = messages[0]["text"]
     assert "rephrase" in text or "Did you mean" in text or "only help with questions" in text, text
     assert messages[0].get("buttons")

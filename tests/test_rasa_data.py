@@ -38,3 +38,12 @@ def test_heldout_set_has_five_phrasings_for_every_intent_and_answer():
         counts[label] = counts.get(label, 0) + 1
     labels = {m.get("intent_response_key") or m.get("intent") for m in training.training_examples}
     assert {label: counts.get(label, 0) for label in labels if counts.get(label, 0) < 5} == {}
+
+
+def test_labelled_safety_messages_never_appear_in_training_data():
+    import yaml
+
+    training = {_normalise(m.get("text")) for m in load_data(str(PROJECT_DIR / "data" / "nlu")).training_examples}
+    labelled = yaml.safe_load((TESTS_DIR / "safety" / "labelled_messages.yml").read_text())
+    leaked = [e["text"] for entries in labelled.values() for e in entries if _normalise(e["text"]) in training]
+    assert not leaked

@@ -1,0 +1,1 @@
+"""The clinic's own database: tables (``tables``), migrations (``schema``) and queries (``db``)."""
