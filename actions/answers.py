@@ -3,10 +3,10 @@
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from clinic_assistant.answers import load_answers
+from clinic_assistant.answers import CONSULTATION_FORM, load_answers
 from clinic_assistant.suggestions import suggested_answers
 
 NOTHING_OFFERED = [SlotSet("more_offered", False), SlotSet("more_response", None)]
@@ -33,6 +33,8 @@ class ActionTellMore(Action):
         if not response:
             dispatcher.utter_message(response="utter_what_more")
             return list(NOTHING_OFFERED)
+        if response == CONSULTATION_FORM:  # "Want to request a consultation?" - "yes"
+            return [*NOTHING_OFFERED, FollowupAction(CONSULTATION_FORM)]
         dispatcher.utter_message(response=response)
         return remember_offer(response)
 

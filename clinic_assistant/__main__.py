@@ -1,4 +1,4 @@
-"""Command line: ``python -m clinic_assistant run|train|shell|spacy-model``."""
+"""Command line: ``python -m clinic_assistant run|train|shell|spacy-model|migrate|deliver|requests``."""
 
 import argparse
 import signal
@@ -6,12 +6,14 @@ import subprocess
 import sys
 import time
 
-from clinic_assistant import settings
-from clinic_assistant.nlp.build_model import ensure_model
+from clinic_assistant import admin, settings
+from clinic_assistant.delivery import worker
 from clinic_assistant.processes import assistant, process_environment
 from clinic_assistant.store.db import StoreUnavailable
 from clinic_assistant.store.schema import upgrade
-from clinic_assistant.training import ensure_trained_model
+
+# Rasa and spaCy (seconds to import, TensorFlow included) are imported only by the commands that use
+# them, so the delivery worker and the staff's `requests` commands start at once and stay small.
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -34,6 +36,8 @@ def migrate_clinic_database() -> None:
 
 def run(_: argparse.Namespace) -> None:
     """Train if needed, then serve REST on RASA_PORT and actions on ACTIONS_PORT."""
+    from clinic_assistant.training import ensure_trained_model
+
     _stop_on_sigterm()
     model = ensure_trained_model()
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -56,6 +60,8 @@ def run(_: argparse.Namespace) -> None:
 
 def shell(_: argparse.Namespace) -> None:
     """Talk to the assistant in the terminal (starts its own action server)."""
+    from clinic_assistant.training import ensure_trained_model
+
     model = ensure_trained_model()
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
     migrate_clinic_database()
@@ -64,21 +70,33 @@ def shell(_: argparse.Namespace) -> None:
         subprocess.run(command, cwd=settings.PROJECT_DIR, env=process_environment())
 
 
+def train(args: argparse.Namespace) -> None:
+    """Train the model if its inputs changed."""
+    from clinic_assistant.training import ensure_trained_model
+
+    print(ensure_trained_model(force=args.force))
+
+
+def spacy_model(_: argparse.Namespace) -> None:
+    """Build the spaCy pipeline."""
+    from clinic_assistant.nlp.build_model import ensure_model
+
+    print(ensure_model())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="clinic_assistant")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help=run.__doc__).set_defaults(func=run)
     commands.add_parser("shell", help=shell.__doc__).set_defaults(func=shell)
-    commands.add_parser("train", help="Train the model if its inputs changed").set_defaults(
-        func=lambda args: print(ensure_trained_model(force=args.force))
-    )
+    commands.add_parser("train", help=train.__doc__).set_defaults(func=train)
     commands.choices["train"].add_argument("--force", action="store_true")
-    commands.add_parser("spacy-model", help="Build the spaCy pipeline").set_defaults(
-        func=lambda _: print(ensure_model())
-    )
+    commands.add_parser("spacy-model", help=spacy_model.__doc__).set_defaults(func=spacy_model)
     commands.add_parser("migrate", help="Bring the clinic database to the newest schema").set_defaults(
         func=lambda _: upgrade(settings.CLINIC_DATABASE_URL)
     )
+    commands.add_parser("deliver", help=worker.main.__doc__).set_defaults(func=lambda _: worker.main())
+    admin.add_commands(commands.add_parser("requests", help="Consultation requests: list, show, mark-contacted, retry"))
     args = parser.parse_args()
     args.func(args)
 

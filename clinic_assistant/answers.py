@@ -23,7 +23,7 @@ class Answer:
     title: str
     question: str
     sections: List[str] = field(default_factory=list)
-    more: Optional[str] = None  # response name offered next, e.g. "utter_crps/causes"
+    more: Optional[str] = None  # what a "yes" gives: a response name ("utter_crps/causes") or CONSULTATION_FORM
 
     @property
     def key(self) -> str:
@@ -31,8 +31,22 @@ class Answer:
         return self.response[len("utter_"):]
 
 
+# ``more: consultation`` in an answer's metadata: a "yes" starts a consultation request.
+CONSULTATION_OFFER = "consultation"
+CONSULTATION_FORM = "consultation_form"
+
+
 def response_name(key: str) -> str:
     return f"utter_{key}"
+
+
+def offered_action(more: Optional[str]) -> Optional[str]:
+    """The action a "yes" runs for an answer's ``more`` metadata, if any."""
+    if not more:
+        return None
+    if more == CONSULTATION_OFFER:
+        return CONSULTATION_FORM
+    return more if more.startswith("utter_") else response_name(more)
 
 
 @cache
@@ -47,12 +61,11 @@ def load_answers(directory: Path = settings.RESPONSES_DIR) -> Dict[str, Answer]:
 
 def _answer(name: str, variant: dict) -> Answer:
     meta = variant.get("metadata") or {}
-    more = meta.get("more")
     return Answer(
         response=name,
         text=variant.get("text", ""),
         title=meta.get("title", ""),
         question=meta.get("question", ""),
         sections=list(meta.get("sections") or []),
-        more=response_name(more) if more and not more.startswith("utter_") else more,
+        more=offered_action(meta.get("more")),
     )

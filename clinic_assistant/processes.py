@@ -1,4 +1,4 @@
-"""Start, watch and stop the assistant's processes (Rasa server, action server).
+"""Start, watch and stop the assistant's processes (Rasa server, action server, delivery worker).
 
 Used by the run command, the end-to-end tests and the benchmarks, so all of
 them exercise the same way of starting the assistant.
@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.request
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
@@ -43,6 +43,10 @@ def actions_command(port: int) -> List[str]:
     return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
 
 
+def delivery_command() -> List[str]:
+    return [sys.executable, "-m", "clinic_assistant", "deliver"]
+
+
 def rasa_command(model: Path, port: int) -> List[str]:
     return [
         sys.executable, "-m", "rasa", "run",
@@ -58,8 +62,9 @@ def rasa_command(model: Path, port: int) -> List[str]:
 class Service:
     name: str
     process: subprocess.Popen
-    health_url: str
+    health_url: Optional[str]  # None: a process serving nothing, healthy while it runs
     log: Optional[Path] = None
+    env: Dict[str, str] = field(default_factory=dict)  # what it was started with, to start it again
 
     def log_tail(self, lines: int = 15) -> str:
         if not self.log or not self.log.exists():
@@ -77,12 +82,14 @@ class Service:
             self.process.wait()
 
 
-def start(name: str, command: List[str], health_url: str, env: Dict[str, str], log: Optional[Path] = None) -> Service:
+def start(
+    name: str, command: List[str], health_url: Optional[str], env: Dict[str, str], log: Optional[Path] = None
+) -> Service:
     output = open(log, "ab") if log else None
     process = subprocess.Popen(
         command, cwd=settings.PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT if output else None
     )
-    return Service(name, process, health_url, log)
+    return Service(name, process, health_url, log, env)
 
 
 def wait_until_healthy(service: Service, timeout: float = 180) -> None:
@@ -92,6 +99,8 @@ def wait_until_healthy(service: Service, timeout: float = 180) -> None:
             raise RuntimeError(
                 f"{service.name} exited with code {service.process.returncode}\n{service.log_tail()}"
             )
+        if service.health_url is None:
+            return
         try:
             with urllib.request.urlopen(service.health_url, timeout=2) as reply:
                 if reply.status == 200:
@@ -111,7 +120,8 @@ def assistant(
     log_dir: Optional[Path] = None,
     with_rasa: bool = True,
 ) -> Iterator[Dict[str, Service]]:
-    """Run the action server and the Rasa server until the block ends."""
+    """Run the action server, the Rasa server and (when a clinic webhook is set) the delivery worker
+    until the block ends."""
     env = process_environment(
         {
             "ACTION_ENDPOINT_URL": f"http://{settings.ACTIONS_HOST}:{actions_port}/webhook",
@@ -131,6 +141,11 @@ def assistant(
                 "Rasa server", rasa_command(model, rasa_port),
                 f"http://{settings.RASA_HOST}:{rasa_port}/webhooks/rest/", env, log("rasa"),
             )
+        # Tests point the processes at their own webhook through extra_env, like every other setting.
+        webhook_url = (extra_env or {}).get("CLINIC_WEBHOOK_URL", settings.CLINIC_WEBHOOK_URL)
+        if webhook_url:
+            worker_env = {**env, "CLINIC_WEBHOOK_URL": webhook_url}
+            services["delivery"] = start("delivery worker", delivery_command(), None, worker_env, log("delivery"))
         for service in services.values():
             wait_until_healthy(service)
         yield services

@@ -49,6 +49,17 @@ CLINIC_DATABASE_URL = _env("CLINIC_DATABASE_URL", f"sqlite:///{VAR_DIR / 'clinic
 # Safety flags and reach-out requests wait here while the clinic database is unreachable.
 RECORD_SPOOL_PATH = _path("CLINIC_RECORD_SPOOL", VAR_DIR / "unstored-records.jsonl")
 
+# The clinic's webhook that receives consultation requests; unset, they wait in the outbox.
+CLINIC_WEBHOOK_URL = os.environ.get("CLINIC_WEBHOOK_URL") or None
+# Shared secret signing each delivery (HMAC-SHA256): a secret, so from the environment only.
+CLINIC_WEBHOOK_SECRET = os.environ.get("CLINIC_WEBHOOK_SECRET") or None
+# Seconds between two looks at the outbox for deliveries that are due.
+DELIVERY_POLL_SECONDS = float(_env("DELIVERY_POLL_SECONDS", "5"))
+# After its n-th failed attempt a delivery waits BASE ** n seconds before the next one...
+DELIVERY_BACKOFF_BASE = float(_env("DELIVERY_BACKOFF_BASE", "2"))
+# ...but never more than this many seconds, so a clinic back online gets its requests soon.
+DELIVERY_BACKOFF_MAX = float(_env("DELIVERY_BACKOFF_MAX", "300"))
+
 # Phone numbers typed without a country code are read as this country's.
 PHONE_REGION = _env("CLINIC_PHONE_REGION", "US")
 

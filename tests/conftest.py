@@ -1,22 +1,24 @@
 """Shared fixtures: one trained model per run, one running assistant per run."""
 
 import json
+import secrets
 import sqlite3
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from clinic_assistant.processes import assistant, free_port
+from clinic_assistant.processes import Service, assistant, free_port, start, wait_until_healthy
 from clinic_assistant.settings import PROJECT_DIR
 from clinic_assistant.store.schema import upgrade
 from clinic_assistant.training import ensure_trained_model
 from tests.tcp_proxy import TcpProxy
+from tests.webhook_receiver import WebhookReceiver
 
 TESTS_DIR = Path(__file__).parent
 # The one-line notice that opens every conversation.
@@ -34,10 +36,19 @@ def trained_model() -> Path:
 class RestClient:
     """Talks to the assistant's REST channel the way an integration would."""
 
-    def __init__(self, base_url: str, tracker_db: Path, work_dir: Path) -> None:
+    def __init__(self, base_url: str, tracker_db: Path, work_dir: Path, services: Dict[str, Service]) -> None:
         self.url = f"{base_url}/webhooks/rest/webhook"
         self.tracker_db = tracker_db
         self.work_dir = work_dir  # the servers' logs and the flag spool
+        self.services = services
+
+    def restart_actions(self) -> None:
+        """Stop the action server and start it again as it was, as a deploy or a crash would."""
+        old = self.services["actions"]
+        old.stop()
+        args = old.process.args
+        self.services["actions"] = start(old.name, list(args), old.health_url, old.env, old.log)
+        wait_until_healthy(self.services["actions"])
 
     def log(self, service: str) -> str:
         return (self.work_dir / f"{service}.log").read_text(errors="replace")
@@ -107,19 +118,34 @@ def clinic_database(
 
 
 @pytest.fixture(scope="session")
+def clinic_webhook() -> Iterator[WebhookReceiver]:
+    """The clinic's scheduling webhook, played on loopback; it fails each request's first try on purpose."""
+    with WebhookReceiver(secrets.token_hex(16), fail_first=1) as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
 def running_assistant(
-    trained_model: Path, clinic_database: ClinicDatabase, tmp_path_factory: pytest.TempPathFactory
+    trained_model: Path,
+    clinic_database: ClinicDatabase,
+    clinic_webhook: WebhookReceiver,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RestClient]:
-    """The real Rasa server and action server on free ports, with their own tracker store."""
+    """The real Rasa server, action server and delivery worker on free ports, with their own stores."""
     work = tmp_path_factory.mktemp("assistant")
     rasa_port, actions_port = free_port(), free_port()
     env = {
         "TRACKER_URL": f"sqlite:///{work / 'tracker.db'}",
         "CLINIC_DATABASE_URL": clinic_database.assistant_url,
         "CLINIC_RECORD_SPOOL": str(work / "unstored-records.jsonl"),
+        "CLINIC_WEBHOOK_URL": clinic_webhook.url,
+        "CLINIC_WEBHOOK_SECRET": clinic_webhook.secret,
+        "DELIVERY_POLL_SECONDS": "0.2",
+        "DELIVERY_BACKOFF_BASE": "0.5",
+        "DELIVERY_BACKOFF_MAX": "1",
     }
-    with assistant(trained_model, rasa_port, actions_port, extra_env=env, log_dir=work):
-        yield RestClient(f"http://127.0.0.1:{rasa_port}", work / "tracker.db", work)
+    with assistant(trained_model, rasa_port, actions_port, extra_env=env, log_dir=work) as services:
+        yield RestClient(f"http://127.0.0.1:{rasa_port}", work / "tracker.db", work, services)
 
 
 @pytest.fixture(scope="session")

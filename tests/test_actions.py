@@ -104,3 +104,10 @@ async def test_clarify_without_a_plausible_answer_asks_to_rephrase():
     messages, events = await run(ActionClarify(), tracker_with(parse))
     assert [m["response"] for m in messages] == ["utter_not_understood"]
     assert SlotSet("more_offered", False) in events
+
+
+async def test_yes_to_a_consultation_offer_starts_the_form():
+    tracker = tracker_with(slots={"more_offered": True, "more_response": "consultation_form"})
+    messages, events = await run(ActionTellMore(), tracker)
+    assert messages == []
+    assert events[-1] == {"event": "followup", "name": "consultation_form", "timestamp": None}

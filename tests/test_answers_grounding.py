@@ -5,9 +5,10 @@ import re
 import pytest
 import yaml
 
-from clinic_assistant.answers import load_answers
+from clinic_assistant.answers import CONSULTATION_FORM, load_answers
 from clinic_assistant.article import sections
 from clinic_assistant.clinic_profile import ClinicProfile
+from clinic_assistant.consultation_details import summary
 from clinic_assistant.settings import PROJECT_DIR
 
 ANSWERS = load_answers()
@@ -19,6 +20,16 @@ FULL_PROFILE = ClinicProfile(
     address="123 Harbor Blvd, Destin, FL", hours="Monday to Friday, 8am to 5pm",
 )
 SMS_BUDGET = 320
+LONGEST_FILLED_VALUES = {
+    "contact": "firstname.lastname@example-provider.com",
+    "reference": "CR-7K3P",
+    "consult_name": "x" * 40,
+    "consult_phone": "+442079460958",
+    "consult_summary": summary({
+        "consult_name": "x" * 200, "consult_phone": "+442079460958", "consult_email": "y" * 60 + "@example.com",
+        "consult_help_with": "z" * 2000, "consult_best_times": "w" * 2000, "consult_consent": True,
+    }),
+}
 
 
 def test_the_article_has_its_sections():
@@ -61,8 +72,8 @@ def _domain_response_texts():
 
 @pytest.mark.parametrize("profile", [ClinicProfile(), FULL_PROFILE], ids=["empty-profile", "full-profile"])
 def test_every_reply_fits_two_sms_with_profile_filled_in(profile):
-    # the longest value an action fills in (an e-mail address of the most usual length and then some)
-    slots = {**profile.as_slots(), "contact": "firstname.lastname@example-provider.com"}
+    # the longest values actions and forms fill in
+    slots = {**profile.as_slots(), **LONGEST_FILLED_VALUES}
     too_long = {}
     for name, text in _domain_response_texts():
         rendered = text.format(**slots)
@@ -73,7 +84,7 @@ def test_every_reply_fits_two_sms_with_profile_filled_in(profile):
 
 @pytest.mark.parametrize("answer", [a for a in ANSWERS.values() if a.more], ids=lambda a: a.key)
 def test_offered_answers_exist(answer):
-    assert answer.more in ANSWERS
+    assert answer.more in ANSWERS or answer.more == CONSULTATION_FORM
 
 
 @pytest.mark.parametrize(

@@ -70,9 +70,9 @@ def test_bot_question_is_answered_truthfully(running_assistant):
     assert "automated assistant" in running_assistant.say(conversation(), "am i talking to a real person?")
 
 
-def test_asking_for_a_person_says_how_to_reach_staff(running_assistant):
+def test_asking_for_a_person_is_honest_that_no_one_is_live(running_assistant):
     reply = running_assistant.say(conversation(), "i want to talk to a human")
-    assert "can't connect you" in reply and "Crane Center" in reply, reply
+    assert "no one reads this chat live" in reply and "phone number or email" in reply, reply
 
 
 def test_gibberish_gets_a_clarifying_question_not_an_answer(running_assistant):

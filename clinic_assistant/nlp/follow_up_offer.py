@@ -20,6 +20,7 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY
 from rasa.shared.nlu.training_data.message import Message
 
+from clinic_assistant.answers import offered_action
 from clinic_assistant.nlp.selection import selected_answer
 
 AFFIRM = "affirm"
@@ -59,7 +60,6 @@ def _entity(name: str, value: str) -> Dict[str, Any]:
 
 
 def offered_response(parse: Dict[str, Any]) -> Optional[str]:
-    """The response name the selected answer offers next, if any."""
+    """What the selected answer offers next, if any: a response name or the consultation form."""
     variants = (selected_answer(parse) or {}).get("responses") or [{}]
-    more = (variants[0].get("metadata") or {}).get("more")
-    return f"utter_{more}" if more else None
+    return offered_action((variants[0].get("metadata") or {}).get("more"))

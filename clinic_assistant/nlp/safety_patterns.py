@@ -129,6 +129,8 @@ PATTERNS: Tuple[SafetyPattern, ...] = (
     SafetyPattern("when_and_how", CRISIS, "work|figure|plan out when|how and|or how|when"),
     SafetyPattern("had_enough", CRISIS, "for when i * ?* ?* have enough"),
     SafetyPattern("including_me", CRISIS, "stop|end * ?* include|including|even me"),
+    SafetyPattern("stop_permanently", CRISIS, "it|all|everything|me to ?just stop * permanently|forever"),
+    SafetyPattern("want_out_for_good", CRISIS, "want out * for|forever|permanently ?good"),
     SafetyPattern("end_for_good", CRISIS, "end|stop ?it|everything|all for|forever|permanently ?good"),
     SafetyPattern("hurt_on_purpose", CRISIS, "punch|hit|smash|bang the|a|my ?* wall|head until"),
     # medical emergencies: certain on their own

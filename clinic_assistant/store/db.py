@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from functools import cache
 from typing import Dict, Iterator, List, Optional, Union
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import Table, create_engine, event, select
 from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -44,7 +44,7 @@ class Flag:
     flagged_at: datetime  # timezone-aware
 
     def __post_init__(self) -> None:
-        problem = _problem(self)
+        problem = record_problem(self, conversation_flags)
         if problem:
             raise ValueError(f"invalid flag: {problem}")
 
@@ -61,7 +61,7 @@ class ReachOut:
     requested_at: datetime  # timezone-aware
 
     def __post_init__(self) -> None:
-        problem = _problem(self)
+        problem = record_problem(self, reach_out_requests)
         if problem:
             raise ValueError(f"invalid reach-out request: {problem}")
 
@@ -72,16 +72,23 @@ _CHOICES = {"kind": FLAG_KINDS, "detected_by": DETECTORS, "contact_kind": CONTAC
 _TIMES = ("flagged_at", "requested_at")
 
 
-def _problem(record: Record) -> Optional[str]:
-    table = _TABLES[type(record)]
+def record_problem(record: object, table: Table) -> Optional[str]:
+    """What is wrong with a dataclass ``record`` as a row of ``table`` (its fields are columns), if anything."""
     for name, value in asdict(record).items():
+        column = table.c[name]
+        if value is None:
+            if column.nullable:
+                continue
+            return f"{name} is required"
+        if not isinstance(value, column.type.python_type):
+            return f"{name} must be a {column.type.python_type.__name__}"
         if name in _CHOICES and value not in _CHOICES[name]:
             return f"{name} {value!r} is not one of {_CHOICES[name]}"
-        length = getattr(table.c[name].type, "length", None)
+        length = getattr(column.type, "length", None)
         # Checked here because SQLite would store an over-long value that PostgreSQL refuses.
         if length and not 0 < len(value) <= length:
             return f"{name} must have 1 to {length} characters"
-        if name in _TIMES and value.utcoffset() is None:
+        if isinstance(value, datetime) and value.utcoffset() is None:
             return f"{name} must be timezone-aware"
     return None
 
@@ -132,7 +139,7 @@ def _unavailable(error: DBAPIError) -> bool:
 def record_flag(engine: Engine, flag: Flag) -> int:
     """Store ``flag`` and return its id."""
     with begin(engine) as connection:
-        result = connection.execute(conversation_flags.insert().values(_row(flag)))
+        result = connection.execute(conversation_flags.insert().values(to_row(flag)))
         return result.inserted_primary_key[0]
 
 
@@ -140,13 +147,12 @@ def record_all(engine: Engine, records: List[Record]) -> None:
     """Store flags and reach-out requests in one transaction: all of them or none."""
     with begin(engine) as connection:
         for record in records:
-            connection.execute(_TABLES[type(record)].insert().values(_row(record)))
+            connection.execute(_TABLES[type(record)].insert().values(to_row(record)))
 
 
-def _row(record: Record) -> Dict[str, object]:
-    # SQLite keeps no UTC offset, so every backend gets UTC.
-    row = asdict(record)
-    return {k: v.astimezone(timezone.utc) if k in _TIMES else v for k, v in row.items()}
+def to_row(record: object) -> Dict[str, object]:
+    """A dataclass ``record``'s values to insert, times in UTC (SQLite keeps no UTC offset)."""
+    return {k: utc(v) if isinstance(v, datetime) else v for k, v in asdict(record).items()}
 
 
 def flags_for(engine: Engine, conversation_id: str) -> List[Flag]:
@@ -169,15 +175,24 @@ def _records_for(engine: Engine, record_type: type, conversation_id: str) -> lis
     )
     with begin(engine) as connection:
         rows = connection.execute(query).all()
-    return [record_type(**_from_row(row)) for row in rows]
+    return [record_type(**from_row(row)) for row in rows]
 
 
-def _from_row(row: Row) -> Dict[str, object]:
-    return {k: _as_utc(v) if k in _TIMES else v for k, v in row._asdict().items()}
+def from_row(row: Row) -> Dict[str, object]:
+    """A row's values, times timezone-aware in UTC whatever the backend."""
+    return {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row._asdict().items()}
 
 
-def _as_utc(moment: datetime) -> datetime:
-    # SQLite returns the naive UTC time record_flag wrote; PostgreSQL an aware one.
+def as_utc(moment: datetime) -> datetime:
+    """A time read from the database, aware and in UTC."""
+    # SQLite returns the naive UTC time to_row wrote; PostgreSQL an aware one.
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def utc(moment: datetime) -> datetime:
+    """An aware time given by a caller, in UTC, as it is stored and compared; ValueError if naive."""
+    if moment.utcoffset() is None:
+        raise ValueError(f"time {moment.isoformat()} must be timezone-aware")
     return moment.astimezone(timezone.utc)

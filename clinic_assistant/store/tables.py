@@ -3,7 +3,19 @@
 Migrations (``migrations/versions``) must produce exactly this; a test compares them.
 """
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 # Explicit constraint names, so they are the same on SQLite and PostgreSQL and a later
 # migration can drop or alter them by name.
@@ -54,5 +66,65 @@ reach_out_requests = Table(
     Column("contact_kind", String(16), nullable=False),
     Column("message", Text, nullable=False),  # what the visitor wrote, verbatim (times, names...)
     Column("requested_at", DateTime(timezone=True), nullable=False),
+    _one_of("contact_kind", CONTACT_KINDS),
+)
+
+REQUEST_STATUSES = ("new", "delivered", "contacted")
+# "failed": the last attempt failed and the entry waits for next_attempt_at (it is retried until delivered).
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+# A visitor's request for a consultation, collected by the form; one per conversation.
+consultation_requests = Table(
+    "consultation_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reference", String(16), nullable=False, unique=True),  # what the visitor and staff quote: "CR-7K3P"
+    Column("conversation_id", String(255), nullable=False, unique=True),  # a second submission is the same request
+    Column("channel", String(32), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("phone", String(32), nullable=False),  # E.164
+    Column("email", String(320), nullable=True),
+    Column("help_with", Text, nullable=False),
+    Column("best_times", Text, nullable=False),
+    Column("consent_to_contact", Boolean, nullable=False),
+    Column("consent_at", DateTime(timezone=True), nullable=True),
+    Column("status", String(16), nullable=False, server_default=text("'new'")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("contacted_at", DateTime(timezone=True), nullable=True),
+    _one_of("status", REQUEST_STATUSES),
+    # Consent is only valid with the moment it was given.
+    CheckConstraint("NOT consent_to_contact OR consent_at IS NOT NULL", name="consent_at"),
+)
+
+# Consultation requests still to be sent to the clinic's webhook, written with the request (transactional outbox).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", Integer, ForeignKey("consultation_requests.id"), nullable=False, unique=True),
+    Column("idempotency_key", String(64), nullable=False, unique=True),  # the request's reference
+    Column("payload", Text, nullable=False),  # JSON, posted byte for byte
+    Column("status", String(16), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    _one_of("status", DELIVERY_STATUSES),
+)
+
+# A visitor who asked to talk to a person, and how to reach them.
+handoff_requests = Table(
+    "handoff_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(255), nullable=False, index=True),
+    Column("channel", String(32), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("contact", String(320), nullable=False),  # E.164 phone number or e-mail address
+    Column("contact_kind", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
     _one_of("contact_kind", CONTACT_KINDS),
 )

@@ -1,0 +1,1 @@
+"""Delivery of consultation requests to the clinic's webhook: ``signing`` and the outbox ``worker``."""
