@@ -1,6 +1,7 @@
 """Crisis/emergency detection figures: the labelled set, the unseen set, the pattern layer's cost."""
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -38,7 +39,9 @@ def pattern_microseconds(texts: list) -> float:
 
 def safety_figures(model: Path) -> dict:
     from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
 
+    configure_structlog(logging.WARNING)  # one debug line per parsed message otherwise
     agent = Agent.load(str(model))
     loop = asyncio.new_event_loop()
     try:
