@@ -60,6 +60,16 @@ DELIVERY_BACKOFF_BASE = float(_env("DELIVERY_BACKOFF_BASE", "2"))
 # ...but never more than this many seconds, so a clinic back online gets its requests soon.
 DELIVERY_BACKOFF_MAX = float(_env("DELIVERY_BACKOFF_MAX", "300"))
 
+# Website widget (socket.io channel). Pages allowed to connect, comma separated
+# (the demo page's origin by default). The session secret comes from the
+# environment; without it one is generated once into var/ for local runs.
+WIDGET_ALLOWED_ORIGINS = [o.strip() for o in _env(
+    "WIDGET_ALLOWED_ORIGINS", "http://127.0.0.1:8080,http://localhost:8080"
+).split(",") if o.strip()]
+WIDGET_SESSION_SECRET = os.environ.get("WIDGET_SESSION_SECRET")
+WIDGET_SECRET_FILE = VAR_DIR / "widget-session-secret"
+WIDGET_MAX_MESSAGES_PER_MINUTE = int(_env("WIDGET_MAX_MESSAGES_PER_MINUTE", "20"))
+
 # Phone numbers typed without a country code are read as this country's.
 PHONE_REGION = _env("CLINIC_PHONE_REGION", "US")
 

@@ -5,6 +5,7 @@ import secrets
 import sqlite3
 import urllib.error
 import urllib.request
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
@@ -94,27 +95,25 @@ class ClinicDatabase:
 
 
 @pytest.fixture(scope="session")
-def clinic_database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ClinicDatabase]:
+def clinic_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClinicDatabase]:
     """PostgreSQL behind a loopback proxy the tests can cut; SQLite when PostgreSQL is
     unreachable and not required (the tests that cut it then skip). Migrated first, as
     the run command does."""
-    try:
-        url = request.getfixturevalue("postgres_url")
-    except pytest.skip.Exception:
-        url = f"sqlite:///{tmp_path_factory.mktemp('clinic') / 'clinic.db'}"
+    # Its own database: the assistant's delivery worker must not touch the store tests' rows.
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(temporary_postgres_database())
+        except pytest.skip.Exception:
+            url = f"sqlite:///{tmp_path_factory.mktemp('clinic') / 'clinic.db'}"
+            upgrade(url)
+            yield ClinicDatabase(url, url)
+            return
         upgrade(url)
-        yield ClinicDatabase(url, url)
-        return
-    upgrade(url)
-    parsed = make_url(url)
-    proxy = TcpProxy((parsed.host or "127.0.0.1", parsed.port or 5432), free_port())
-    proxy.restore()
-    try:
+        parsed = make_url(url)
+        proxy = TcpProxy((parsed.host or "127.0.0.1", parsed.port or 5432), free_port())
+        proxy.restore()
+        stack.callback(proxy.cut)
         yield ClinicDatabase(url, parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(False), proxy)
-    finally:
-        proxy.cut()
 
 
 @pytest.fixture(scope="session")
@@ -143,21 +142,19 @@ def running_assistant(
         "DELIVERY_POLL_SECONDS": "0.2",
         "DELIVERY_BACKOFF_BASE": "0.5",
         "DELIVERY_BACKOFF_MAX": "1",
+        "WIDGET_SESSION_SECRET": secrets.token_hex(32),
     }
     with assistant(trained_model, rasa_port, actions_port, extra_env=env, log_dir=work) as services:
         yield RestClient(f"http://127.0.0.1:{rasa_port}", work / "tracker.db", work, services)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this run, dropped at the end.
+@contextmanager
+def temporary_postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards.
 
     Skips when PostgreSQL is unreachable, unless CLINIC_REQUIRE_SERVICES is set (CI): then it fails.
     """
-    import secrets
-
     from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError
 
     from clinic_assistant import settings
@@ -175,13 +172,22 @@ def postgres_url() -> Iterator[str]:
         if settings.REQUIRE_SERVICES:
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"), {"name": name}
-        )
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"), {"name": name}
+            )
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the store tests of this run."""
+    with temporary_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
