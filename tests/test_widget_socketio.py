@@ -45,7 +45,8 @@ class Visitor:
         return "\n".join(r.get("text", "") for r in self.replies[before:])
 
     async def close(self) -> None:
-        await self.client.disconnect()
+        # abort: a polling client otherwise waits out its pending long-poll (up to the 25 s ping interval)
+        await self.client.eio.disconnect(abort=True)
 
 
 async def until(condition, timeout: float = 30) -> None:
