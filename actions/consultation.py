@@ -22,16 +22,14 @@ from clinic_assistant.consultation_details import (
     CONSULT_SLOTS,
     MAX_TEXT,
     answers_the_question,
-    email_in,
     name_in,
-    phone_in,
     said_no,
     summary,
     valid_email,
     valid_name,
     valid_phone,
 )
-from clinic_assistant.contact import find_contact
+from clinic_assistant.contact import find_contact, find_email, find_phone
 from clinic_assistant.store.consultations import (
     ConsultationRequest,
     HandoffRequest,
@@ -72,13 +70,13 @@ class ValidateConsultationForm(FormValidationAction):
         return {"consult_name": _text(tracker).strip()} if _asked(tracker, "consult_name") else {}
 
     def extract_consult_phone(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict:
-        found = phone_in(_text(tracker))
+        found = find_phone(_text(tracker))
         if found:
             return {"consult_phone": found}
         return {"consult_phone": _text(tracker).strip()} if _asked(tracker, "consult_phone") else {}
 
     def extract_consult_email(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict:
-        found = email_in(_text(tracker))
+        found = find_email(_text(tracker))
         if found:
             return {"consult_email": found}
         if tracker.get_slot("requested_slot") == "consult_email" and said_no(tracker.latest_message or {}):

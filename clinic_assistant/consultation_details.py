@@ -41,14 +41,6 @@ def name_in(text: str) -> Optional[str]:
     return None
 
 
-def phone_in(text: str) -> Optional[str]:
-    return find_phone(text)
-
-
-def email_in(text: str) -> Optional[str]:
-    return find_email(text)
-
-
 def _intent(parse: Mapping[str, Any]) -> str:
     return ((parse.get("intent") or {}).get("name")) or ""
 

@@ -1,12 +1,12 @@
 """Consultation requests over REST with the real servers, the clinic database and the clinic's webhook."""
 
-import time
 import uuid
 
 import pytest
 
 from clinic_assistant.store.consultations import handoffs_for, list_requests
 from clinic_assistant.store.db import engine_for
+from tests.conftest import wait_for
 
 
 def conversation() -> str:
@@ -16,16 +16,6 @@ def conversation() -> str:
 def request_of(database_url: str, sender: str):
     found = [r for r in list_requests(engine_for(database_url)) if r.request.conversation_id == sender]
     return found[0] if found else None
-
-
-def wait_for(condition, timeout: float = 30, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not met within {timeout}s")
 
 
 def test_a_full_conversation_ends_with_a_stored_request_the_clinic_receives(

@@ -7,7 +7,7 @@ from typing import List
 import pytest
 
 from clinic_assistant.store.db import Flag, engine_for, flags_for
-from tests.conftest import NOTICE
+from tests.conftest import NOTICE, wait_for
 
 
 def conversation() -> str:
@@ -19,13 +19,11 @@ def is_crisis_reply(reply: str) -> bool:
 
 
 def wait_for_flags(url: str, sender: str, count: int = 1, timeout: float = 20) -> List[Flag]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def enough() -> List[Flag]:
         flags = flags_for(engine_for(url), sender)
-        if len(flags) >= count:
-            return flags
-        time.sleep(0.2)
-    raise AssertionError(f"{count} flag(s) for {sender} not recorded within {timeout}s")
+        return flags if len(flags) >= count else []
+
+    return wait_for(enough, timeout, f"{count} flag(s) for {sender}")
 
 
 def test_crisis_as_the_first_message(running_assistant, clinic_database):
@@ -92,10 +90,8 @@ def test_flag_waits_out_a_database_outage_and_the_reply_never_does(running_assis
         assert is_crisis_reply(running_assistant.say(sender, "i keep thinking about killing myself"))
         # The reply came while the write was still being retried, not after it gave up.
         assert f"flag of conversation {sender}" not in running_assistant.log("actions")
-        deadline = time.monotonic() + 30
-        while f"flag of conversation {sender}" not in running_assistant.log("actions"):
-            assert time.monotonic() < deadline, "the failed write was not logged"
-            time.sleep(0.2)
+        wait_for(lambda: f"flag of conversation {sender}" in running_assistant.log("actions"),
+                 what="the failed write logged")
     finally:
         clinic_database.proxy.restore()
     assert is_crisis_reply(running_assistant.say(sender, "i still want to die"))
@@ -112,11 +108,8 @@ def test_yes_to_a_reach_out_hands_the_contact_to_staff(running_assistant, clinic
     assert "couldn't find a phone number" in running_assistant.say(sender, "whenever suits")
     reply = running_assistant.say(sender, "850 555 0100 after 5pm")
     assert "+18505550100" in reply and "988" in reply
-    deadline = time.monotonic() + 20
-    while not reach_outs_for(engine_for(clinic_database.url), sender):
-        assert time.monotonic() < deadline, "the reach-out request was not stored"
-        time.sleep(0.2)
-    [request] = reach_outs_for(engine_for(clinic_database.url), sender)
+    [request] = wait_for(lambda: reach_outs_for(engine_for(clinic_database.url), sender),
+                         what="the reach-out request stored")
     assert (request.contact, request.message) == ("+18505550100", "850 555 0100 after 5pm")
 
 
