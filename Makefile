@@ -6,9 +6,13 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run shell train test lint bench lock clean
+# Installing Debian's Chromium for the browser tests needs root.
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+WIDGET := widget/dist/clinic-widget.js
 
-setup: $(VENV)/.installed var/spacy/en_clinic/build-stamp.json
+.PHONY: setup run shell train test lint bench lock clean browser
+
+setup: $(VENV)/.installed var/spacy/en_clinic/build-stamp.json $(WIDGET)
 
 $(VENV)/.installed: requirements.lock
 	test -x $(PY) || $$(scripts/find-python) -m venv $(VENV)
@@ -19,7 +23,15 @@ $(VENV)/.installed: requirements.lock
 var/spacy/en_clinic/build-stamp.json: $(VENV)/.installed clinic_assistant/nlp/terms.py clinic_assistant/nlp/build_model.py
 	$(PY) -m clinic_assistant spacy-model
 
-run: setup      ## train if needed, serve REST on :5005 and actions on :5055
+# The website widget: npm packages pinned by widget/package-lock.json, bundled locally (no CDN).
+$(WIDGET): widget/package-lock.json widget/build.mjs $(wildcard widget/src/*)
+	cd widget && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+
+# The browser tests drive the machine's Chromium (Debian's package); browsers are never downloaded.
+browser:
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+run: setup      ## train if needed, serve REST on :5005, actions on :5055, the demo page on :8080
 	$(PY) -m clinic_assistant run
 
 shell: setup    ## chat in the terminal
@@ -28,8 +40,9 @@ shell: setup    ## chat in the terminal
 train: setup
 	$(PY) -m clinic_assistant train
 
-test: setup     ## every test: lint, data validation, NLU, stories, end to end
+test: setup browser  ## every test: lint, data validation, NLU, stories, end to end, browser
 	$(VENV)/bin/ruff check .
+	cd widget && npm test --silent
 	$(PY) -m pytest
 
 lint: setup
@@ -46,4 +59,4 @@ lock:           ## re-pin requirements.lock from requirements.in in a scratch ve
 	rm -rf var/lockenv
 
 clean:
-	rm -rf models var .pytest_cache results
+	rm -rf models var .pytest_cache results widget/dist widget/node_modules

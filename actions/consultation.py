@@ -24,6 +24,7 @@ from clinic_assistant.consultation_details import (
     answers_the_question,
     name_in,
     said_no,
+    said_yes,
     summary,
     valid_email,
     valid_name,
@@ -39,10 +40,18 @@ from clinic_assistant.store.consultations import (
 from clinic_assistant.store.db import StoreUnavailable, engine_for
 
 FAILURES_BEFORE_CALLBACK = 2
+SMS_CHANNEL = "twilio_sms"
 
 
 def _text(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""
+
+
+def _texting_number(tracker: Tracker) -> Optional[str]:
+    """The number a text came from; only the SMS channel sets it (the REST channel may not pose as SMS)."""
+    if tracker.get_latest_input_channel() != SMS_CHANNEL:
+        return None
+    return ((tracker.latest_message or {}).get("metadata") or {}).get("sms_from")
 
 
 def _asked(tracker: Tracker, slot: str) -> bool:
@@ -73,6 +82,9 @@ class ValidateConsultationForm(FormValidationAction):
         found = find_phone(_text(tracker))
         if found:
             return {"consult_phone": found}
+        texting = _texting_number(tracker)
+        if texting and tracker.get_slot("requested_slot") == "consult_phone" and said_yes(tracker.latest_message or {}):
+            return {"consult_phone": texting}  # "yes" to "shall we call you at this number?"
         return {"consult_phone": _text(tracker).strip()} if _asked(tracker, "consult_phone") else {}
 
     def extract_consult_email(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict:

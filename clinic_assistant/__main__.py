@@ -1,4 +1,4 @@
-"""Command line: ``python -m clinic_assistant run|train|shell|spacy-model|migrate|deliver|requests``."""
+"""Command line: ``python -m clinic_assistant run|train|shell|spacy-model|migrate|web|deliver|requests``."""
 
 import argparse
 import signal
@@ -42,10 +42,10 @@ def run(_: argparse.Namespace) -> None:
     model = ensure_trained_model()
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
     migrate_clinic_database()
-    with assistant(model) as services:
+    with assistant(model, web_port=settings.WEB_PORT) as services:
         print(
-            f"Assistant ready: REST at http://{settings.RASA_HOST}:{settings.RASA_PORT}"
-            "/webhooks/rest/webhook (Ctrl-C stops it)",
+            f"Assistant ready: demo page with the chat widget at http://{settings.WEB_HOST}:{settings.WEB_PORT}/, "
+            f"REST at http://{settings.RASA_HOST}:{settings.RASA_PORT}/webhooks/rest/webhook (Ctrl-C stops it)",
             flush=True,
         )
         try:
@@ -84,6 +84,13 @@ def spacy_model(_: argparse.Namespace) -> None:
     print(ensure_model())
 
 
+def serve_web(_: argparse.Namespace) -> None:
+    """Serve the web app (demo page, widget files) on WEB_PORT."""
+    from clinic_assistant.web.app import main as web_main
+
+    web_main()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="clinic_assistant")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -95,6 +102,7 @@ def main() -> None:
     commands.add_parser("migrate", help="Bring the clinic database to the newest schema").set_defaults(
         func=lambda _: upgrade(settings.CLINIC_DATABASE_URL)
     )
+    commands.add_parser("web", help=serve_web.__doc__).set_defaults(func=serve_web)
     commands.add_parser("deliver", help=worker.main.__doc__).set_defaults(func=lambda _: worker.main())
     admin.add_commands(commands.add_parser("requests", help="Consultation requests: list, show, mark-contacted, retry"))
     args = parser.parse_args()

@@ -25,6 +25,11 @@ class ClinicProfile:
     website: str = ""
     hours: str = ""
 
+    @property
+    def title(self) -> str:
+        """The name as a heading shows it ("The Crane Center")."""
+        return _capitalise(self.name)
+
     def contact_line(self) -> str:
         """One sentence telling a visitor how to reach the clinic's staff."""
         ways = self._ways(website_phrase="go to {}")

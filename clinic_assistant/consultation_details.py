@@ -50,6 +50,10 @@ def said_no(parse: Mapping[str, Any]) -> bool:
     return _intent(parse) == "deny" or text in _NO
 
 
+def said_yes(parse: Mapping[str, Any]) -> bool:
+    return _intent(parse) == "affirm"
+
+
 def answers_the_question(parse: Mapping[str, Any]) -> bool:
     """False for a crisis, "cancel", "a person please", or a question about the article."""
     intent = _intent(parse)

@@ -47,6 +47,10 @@ def delivery_command() -> List[str]:
     return [sys.executable, "-m", "clinic_assistant", "deliver"]
 
 
+def web_command() -> List[str]:
+    return [sys.executable, "-m", "clinic_assistant", "web"]
+
+
 def rasa_command(model: Path, port: int) -> List[str]:
     return [
         sys.executable, "-m", "rasa", "run",
@@ -116,12 +120,13 @@ def assistant(
     model: Path,
     rasa_port: int = settings.RASA_PORT,
     actions_port: int = settings.ACTIONS_PORT,
+    web_port: Optional[int] = None,
     extra_env: Optional[Dict[str, str]] = None,
     log_dir: Optional[Path] = None,
     with_rasa: bool = True,
 ) -> Iterator[Dict[str, Service]]:
-    """Run the action server, the Rasa server and (when a clinic webhook is set) the delivery worker
-    until the block ends."""
+    """Run the action server, the Rasa server, the web app (unless ``web_port`` is None) and, when a
+    clinic webhook is set, the delivery worker until the block ends."""
     env = process_environment(
         {
             "ACTION_ENDPOINT_URL": f"http://{settings.ACTIONS_HOST}:{actions_port}/webhook",
@@ -140,6 +145,11 @@ def assistant(
             services["rasa"] = start(
                 "Rasa server", rasa_command(model, rasa_port),
                 f"http://{settings.RASA_HOST}:{rasa_port}/webhooks/rest/", env, log("rasa"),
+            )
+        if web_port is not None:
+            services["web"] = start(
+                "web app", web_command(), f"http://{settings.WEB_HOST}:{web_port}/healthz",
+                {**env, "WEB_PORT": str(web_port)}, log("web"),
             )
         # Tests point the processes at their own webhook through extra_env, like every other setting.
         webhook_url = (extra_env or {}).get("CLINIC_WEBHOOK_URL", settings.CLINIC_WEBHOOK_URL)

@@ -60,15 +60,40 @@ DELIVERY_BACKOFF_BASE = float(_env("DELIVERY_BACKOFF_BASE", "2"))
 # ...but never more than this many seconds, so a clinic back online gets its requests soon.
 DELIVERY_BACKOFF_MAX = float(_env("DELIVERY_BACKOFF_MAX", "300"))
 
+# The project's web app: the demo page and the widget's files.
+WEB_HOST = _env("WEB_HOST", "127.0.0.1")
+WEB_PORT = int(_env("WEB_PORT", "8080"))
+
 # Website widget (socket.io channel). Pages allowed to connect, comma separated
 # (the demo page's origin by default). The session secret comes from the
 # environment; without it one is generated once into var/ for local runs.
 WIDGET_ALLOWED_ORIGINS = [o.strip() for o in _env(
-    "WIDGET_ALLOWED_ORIGINS", "http://127.0.0.1:8080,http://localhost:8080"
+    "WIDGET_ALLOWED_ORIGINS", f"http://{WEB_HOST}:{WEB_PORT},http://localhost:{WEB_PORT}"
 ).split(",") if o.strip()]
 WIDGET_SESSION_SECRET = os.environ.get("WIDGET_SESSION_SECRET")
-WIDGET_SECRET_FILE = VAR_DIR / "widget-session-secret"
 WIDGET_MAX_MESSAGES_PER_MINUTE = int(_env("WIDGET_MAX_MESSAGES_PER_MINUTE", "20"))
+# Where browsers reach the Rasa server (its public URL behind a proxy); the widget connects there.
+WIDGET_SERVER_URL = _env("WIDGET_SERVER_URL", f"http://{RASA_HOST}:{RASA_PORT}")
+# The widget's built script and stylesheet (npm, make setup).
+WIDGET_DIST_DIR = _path("WIDGET_DIST_DIR", PROJECT_DIR / "widget" / "dist")
+
+# SMS by Twilio. The account SID and number identify the clinic's account; the auth token is a
+# secret (environment only). Without SID and token the SMS webhook answers 503.
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID") or None
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN") or None
+TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER") or None
+# Where replies are sent: Twilio's API (a local stand-in in tests).
+TWILIO_API_BASE_URL = _env("TWILIO_API_BASE_URL", "https://api.twilio.com")
+# The webhook URL exactly as configured in Twilio's console. Twilio signs that URL; behind a proxy
+# it differs from what this server sees. Unset: the URL of the request as received.
+SMS_WEBHOOK_PUBLIC_URL = os.environ.get("SMS_WEBHOOK_PUBLIC_URL") or None
+# A reply longer than this many SMS segments is split into several texts.
+SMS_MAX_SEGMENTS = int(_env("SMS_MAX_SEGMENTS", "4"))
+# Tries per reply before it is recorded as undelivered for staff.
+SMS_SEND_ATTEMPTS = int(_env("SMS_SEND_ATTEMPTS", "3"))
+# Keys texting numbers to conversation ids (so numbers stay out of ids and logs); from the
+# environment, else generated once into var/.
+SMS_CONVERSATION_SECRET = os.environ.get("SMS_CONVERSATION_SECRET")
 
 # Phone numbers typed without a country code are read as this country's.
 PHONE_REGION = _env("CLINIC_PHONE_REGION", "US")
@@ -76,6 +101,8 @@ PHONE_REGION = _env("CLINIC_PHONE_REGION", "US")
 # Tests that need PostgreSQL or Redis skip when they are unreachable, unless
 # this is set (CI sets it, so they can never be skipped silently there).
 REQUIRE_SERVICES = _env("CLINIC_REQUIRE_SERVICES", "") not in ("", "0", "false")
+# The browser tests drive this Chromium (Debian's package, installed by the test setup).
+TEST_CHROMIUM = _env("CLINIC_TEST_CHROMIUM", "/usr/bin/chromium")
 TEST_POSTGRES_URL = _env("CLINIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

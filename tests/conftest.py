@@ -20,6 +20,7 @@ from clinic_assistant.settings import PROJECT_DIR
 from clinic_assistant.store.schema import upgrade
 from clinic_assistant.training import ensure_trained_model
 from tests.tcp_proxy import TcpProxy
+from tests.twilio_fake import TwilioFake
 from tests.webhook_receiver import WebhookReceiver
 
 TESTS_DIR = Path(__file__).parent
@@ -49,19 +50,29 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "con
 class RestClient:
     """Talks to the assistant's REST channel the way an integration would."""
 
-    def __init__(self, base_url: str, tracker_db: Path, work_dir: Path, services: Dict[str, Service]) -> None:
+    def __init__(
+        self, base_url: str, web_url: str, tracker_db: Path, work_dir: Path, services: Dict[str, Service]
+    ) -> None:
+        self.base_url = base_url
         self.url = f"{base_url}/webhooks/rest/webhook"
+        self.web_url = web_url  # the demo page with the widget; the only origin the widget channel allows
         self.tracker_db = tracker_db
         self.work_dir = work_dir  # the servers' logs and the flag spool
         self.services = services
 
+    def restart(self, name: str, crash: bool = False) -> None:
+        """Stop a service (or kill it, as a crash would) and start it again as it was, as a deploy would."""
+        old = self.services[name]
+        if crash:
+            old.process.kill()
+            old.process.wait()
+        else:
+            old.stop()
+        self.services[name] = start(old.name, list(old.process.args), old.health_url, old.env, old.log)
+        wait_until_healthy(self.services[name])
+
     def restart_actions(self) -> None:
-        """Stop the action server and start it again as it was, as a deploy or a crash would."""
-        old = self.services["actions"]
-        old.stop()
-        args = old.process.args
-        self.services["actions"] = start(old.name, list(args), old.health_url, old.env, old.log)
-        wait_until_healthy(self.services["actions"])
+        self.restart("actions")
 
     def log(self, service: str) -> str:
         return (self.work_dir / f"{service}.log").read_text(errors="replace")
@@ -135,16 +146,51 @@ def clinic_webhook() -> Iterator[WebhookReceiver]:
         yield receiver
 
 
+@dataclass(frozen=True)
+class SmsAccount:
+    """The clinic's Twilio account as the running assistant is configured with it."""
+
+    account_sid: str
+    auth_token: str
+    number: str  # the clinic's texting number
+    public_url: str  # the webhook URL as Twilio's console has it (a proxy in front, so not Rasa's own)
+    max_segments: int
+    conversation_secret: str
+
+
+@pytest.fixture(scope="session")
+def sms_account() -> SmsAccount:
+    return SmsAccount(
+        account_sid="AC" + secrets.token_hex(16),
+        auth_token=secrets.token_hex(16),
+        number="+18505550100",
+        public_url="https://clinic.example/sms/webhook",
+        max_segments=2,
+        conversation_secret=secrets.token_hex(16),
+    )
+
+
+@pytest.fixture(scope="session")
+def twilio_api(sms_account: SmsAccount) -> Iterator[TwilioFake]:
+    """Twilio's Messages API, played on loopback; it records every text the assistant sends."""
+    with TwilioFake(sms_account.account_sid, sms_account.auth_token) as twilio:
+        yield twilio
+
+
 @pytest.fixture(scope="session")
 def running_assistant(
     trained_model: Path,
     clinic_database: ClinicDatabase,
     clinic_webhook: WebhookReceiver,
+    twilio_api: TwilioFake,
+    sms_account: SmsAccount,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RestClient]:
-    """The real Rasa server, action server and delivery worker on free ports, with their own stores."""
+    """The real Rasa server, action server, web app and delivery worker on free ports, with their own stores,
+    the clinic's webhook and Twilio's API."""
     work = tmp_path_factory.mktemp("assistant")
-    rasa_port, actions_port = free_port(), free_port()
+    rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
+    web_url = f"http://127.0.0.1:{web_port}"
     env = {
         "TRACKER_URL": f"sqlite:///{work / 'tracker.db'}",
         "CLINIC_DATABASE_URL": clinic_database.assistant_url,
@@ -155,9 +201,19 @@ def running_assistant(
         "DELIVERY_BACKOFF_BASE": "0.5",
         "DELIVERY_BACKOFF_MAX": "1",
         "WIDGET_SESSION_SECRET": secrets.token_hex(32),
+        "WIDGET_ALLOWED_ORIGINS": web_url,
+        "WIDGET_SERVER_URL": f"http://127.0.0.1:{rasa_port}",
+        "TWILIO_ACCOUNT_SID": sms_account.account_sid,
+        "TWILIO_AUTH_TOKEN": sms_account.auth_token,
+        "TWILIO_FROM_NUMBER": sms_account.number,
+        "TWILIO_API_BASE_URL": twilio_api.base_url,
+        "SMS_WEBHOOK_PUBLIC_URL": sms_account.public_url,
+        # Two segments, so that an ordinary first answer (notice included) has to be split.
+        "SMS_MAX_SEGMENTS": str(sms_account.max_segments),
+        "SMS_CONVERSATION_SECRET": sms_account.conversation_secret,
     }
-    with assistant(trained_model, rasa_port, actions_port, extra_env=env, log_dir=work) as services:
-        yield RestClient(f"http://127.0.0.1:{rasa_port}", work / "tracker.db", work, services)
+    with assistant(trained_model, rasa_port, actions_port, web_port, extra_env=env, log_dir=work) as services:
+        yield RestClient(f"http://127.0.0.1:{rasa_port}", web_url, work / "tracker.db", work, services)
 
 
 @contextmanager

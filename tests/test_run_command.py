@@ -1,4 +1,4 @@
-"""The run command serves REST and actions, and stops both cleanly."""
+"""The run command serves REST, actions and the demo page, and stops them all cleanly."""
 
 import json
 import os
@@ -26,10 +26,15 @@ def _listening(port: int) -> bool:
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_run_serves_and_stops_both_servers(trained_model: Path, tmp_path: Path, stop_signal):
-    rasa_port, actions_port = free_port(), free_port()
+def test_run_serves_and_stops_every_server(trained_model: Path, tmp_path: Path, stop_signal):
+    rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
     env = process_environment(
-        {"RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port), "CLINIC_VAR_DIR": str(tmp_path)}
+        {
+            "RASA_PORT": str(rasa_port),
+            "ACTIONS_PORT": str(actions_port),
+            "WEB_PORT": str(web_port),
+            "CLINIC_VAR_DIR": str(tmp_path),
+        }
     )
     env.pop("ACTION_ENDPOINT_URL")  # derived from ACTIONS_PORT by the run command's settings
     env.pop("TRACKER_URL")
@@ -44,9 +49,13 @@ def test_run_serves_and_stops_both_servers(trained_model: Path, tmp_path: Path, 
         with urllib.request.urlopen(request, timeout=60) as reply:
             assert "nerve damage" in reply.read().decode()
         assert (tmp_path / "tracker.db").exists()
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/", timeout=10) as page:
+            html = page.read().decode()
+        # The page embeds the widget pointed at this Rasa server.
+        assert f'data-server="http://127.0.0.1:{rasa_port}"' in html and "/widget/clinic-widget.js" in html
         os.kill(process.pid, stop_signal)
         process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    assert not _listening(rasa_port) and not _listening(actions_port)
+    assert not any(_listening(port) for port in (rasa_port, actions_port, web_port))

@@ -12,13 +12,11 @@ import socketio
 
 from clinic_assistant.channels.session_tokens import SessionTokens
 
-ALLOWED_ORIGIN = "http://127.0.0.1:8080"
-
 
 class Visitor:
     """One browser tab: a socket.io connection, its session and what it received."""
 
-    def __init__(self, base_url: str, origin: str = ALLOWED_ORIGIN) -> None:
+    def __init__(self, base_url: str, origin: str) -> None:
         self.base_url, self.origin = base_url, origin
         self.client = socketio.AsyncClient(reconnection=False)
         self.replies: List[Dict[str, Any]] = []
@@ -58,31 +56,37 @@ async def until(condition, timeout: float = 30) -> None:
 
 @pytest.fixture
 def base_url(running_assistant) -> str:
-    return running_assistant.url.split("/webhooks/")[0]
+    return running_assistant.base_url
 
 
-async def test_a_new_visitor_gets_a_signed_session_and_answers(base_url):
-    visitor = Visitor(base_url)
+@pytest.fixture
+def origin(running_assistant) -> str:
+    """The demo page's origin, the one the channel allows."""
+    return running_assistant.web_url
+
+
+async def test_a_new_visitor_gets_a_signed_session_and_answers(base_url, origin):
+    visitor = Visitor(base_url, origin)
     session = await visitor.open()
     assert session["session_token"].startswith(session["session_id"] + ".")
     assert "swelling" in (await visitor.say("what are the symptoms of crps", replies=2)).lower()
     await visitor.close()
 
 
-async def test_the_token_resumes_the_same_conversation(base_url, running_assistant):
-    first = Visitor(base_url)
+async def test_the_token_resumes_the_same_conversation(base_url, origin, running_assistant):
+    first = Visitor(base_url, origin)
     session = await first.open()
     await first.say("what are the types?", replies=2)
     await first.close()
-    again = Visitor(base_url)
+    again = Visitor(base_url, origin)
     assert (await again.open(session["session_token"]))["session_id"] == session["session_id"]
     assert "causalgia" in (await again.say("and type 2?")).lower()  # a follow-up only the same conversation gets
     assert len(running_assistant.user_events(session["session_id"])) == 2
     await again.close()
 
 
-async def test_a_forged_or_foreign_token_gets_a_fresh_conversation_never_the_victims(base_url):
-    victim, intruder = Visitor(base_url), Visitor(base_url)
+async def test_a_forged_or_foreign_token_gets_a_fresh_conversation_never_the_victims(base_url, origin):
+    victim, intruder = Visitor(base_url, origin), Visitor(base_url, origin)
     victim_session = await victim.open()
     await intruder.open()
     forged = f"{victim_session['session_id']}.{'0' * 64}"
@@ -100,9 +104,9 @@ async def test_a_forged_or_foreign_token_gets_a_fresh_conversation_never_the_vic
     await intruder.close()
 
 
-async def test_bad_input_gets_clear_errors_and_no_crash(base_url):
-    visitor = Visitor(base_url)
-    await visitor.client.connect(base_url, transports=["polling"], headers={"Origin": ALLOWED_ORIGIN})
+async def test_bad_input_gets_clear_errors_and_no_crash(base_url, origin):
+    visitor = Visitor(base_url, origin)
+    await visitor.client.connect(base_url, transports=["polling"], headers={"Origin": origin})
     await visitor.client.emit("user_uttered", {"message": "hi"})  # before a session
     await until(lambda: visitor.errors)
     assert "session_request first" in visitor.errors[-1]
@@ -117,8 +121,8 @@ async def test_bad_input_gets_clear_errors_and_no_crash(base_url):
     await visitor.close()
 
 
-async def test_a_flood_is_rate_limited_with_a_notice_and_others_are_unaffected(base_url):
-    flooder, other = Visitor(base_url), Visitor(base_url)
+async def test_a_flood_is_rate_limited_with_a_notice_and_others_are_unaffected(base_url, origin):
+    flooder, other = Visitor(base_url, origin), Visitor(base_url, origin)
     await flooder.open()
     await other.open()
     for _ in range(25):  # one request each: a burst in one long-polling payload is refused by engine.io itself

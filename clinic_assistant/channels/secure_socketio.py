@@ -16,7 +16,6 @@ persisted session). Here:
 """
 
 import logging
-import secrets
 import time
 from collections import deque
 from typing import Any, Awaitable, Callable, Deque, Dict, Optional
@@ -30,6 +29,7 @@ from socketio import AsyncServer
 from clinic_assistant import settings
 from clinic_assistant.channels.rest import MAX_MESSAGE_LENGTH
 from clinic_assistant.channels.session_tokens import SessionTokens
+from clinic_assistant.local_secrets import local_secret
 
 logger = logging.getLogger(__name__)
 
@@ -37,24 +37,13 @@ RATE_WINDOW_SECONDS = 60.0
 RATE_LIMIT_NOTICE = "You're sending messages faster than I can answer. Please wait a moment and try again."
 
 
-def session_secret() -> bytes:
-    """The secret from the environment, else one kept in var/ so tokens survive restarts."""
-    if settings.WIDGET_SESSION_SECRET:
-        return settings.WIDGET_SESSION_SECRET.encode()
-    path = settings.WIDGET_SECRET_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_hex(32))
-    return path.read_text().strip().encode()
-
-
 class SecureSocketIOInput(SocketIOInput):
     """The ``socketio`` channel with server-issued sessions, allowed origins and input checks."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tokens = SessionTokens(session_secret())
+        # Kept in var/ when not in the environment, so tokens survive restarts.
+        self.tokens = SessionTokens(local_secret("widget-session-secret", settings.WIDGET_SESSION_SECRET))
         self.limit = settings.WIDGET_MAX_MESSAGES_PER_MINUTE
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:

@@ -128,3 +128,46 @@ handoff_requests = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     _one_of("contact_kind", CONTACT_KINDS),
 )
+
+SMS_CONSENT_ACTIONS = ("stop", "start")
+
+# Every STOP and START a texting number sent, kept (never overwritten): the newest one decides
+# whether the number may be sent anything.
+sms_consent_events = Table(
+    "sms_consent_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("phone", String(32), nullable=False, index=True),  # E.164
+    Column("action", String(8), nullable=False),
+    Column("keyword", String(16), nullable=False),  # what the patient texted, upper case
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    _one_of("action", SMS_CONSENT_ACTIONS),
+)
+
+# Twilio's message ids already handled, so a retried webhook is processed once (no text is kept).
+sms_inbound = Table(
+    "sms_inbound",
+    metadata,
+    Column("message_sid", String(64), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+# The buttons a texting conversation was last offered, so "2" means the second one's payload.
+sms_choices = Table(
+    "sms_choices",
+    metadata,
+    Column("conversation_id", String(255), primary_key=True),
+    Column("payloads", Text, nullable=False),  # JSON list, in the order shown
+    Column("offered_at", DateTime(timezone=True), nullable=False),
+)
+
+# Replies Twilio would not take after every retry: kept for staff to follow up by phone.
+sms_undelivered = Table(
+    "sms_undelivered",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("phone", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+)

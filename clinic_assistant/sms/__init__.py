@@ -1,0 +1,1 @@
+"""The SMS channel's parts: reply shaping, keywords, sending."""
