@@ -1,4 +1,7 @@
-"""Command line: ``python -m clinic_assistant run|train|shell|spacy-model|migrate|web|deliver|requests``."""
+"""Command line: ``python -m clinic_assistant COMMAND``.
+
+Commands: run, train, shell, spacy-model, migrate, web, deliver, requests, console, staff, retention.
+"""
 
 import argparse
 import signal
@@ -6,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from clinic_assistant import admin, settings
+from clinic_assistant import admin, settings, staff_cli
 from clinic_assistant.delivery import worker
 from clinic_assistant.processes import assistant, process_environment
 from clinic_assistant.store.db import StoreUnavailable
@@ -42,9 +45,11 @@ def run(_: argparse.Namespace) -> None:
     model = ensure_trained_model()
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
     migrate_clinic_database()
-    with assistant(model, web_port=settings.WEB_PORT) as services:
+    with assistant(model, web_port=settings.WEB_PORT, console_port=settings.CONSOLE_PORT) as services:
         print(
             f"Assistant ready: demo page with the chat widget at http://{settings.WEB_HOST}:{settings.WEB_PORT}/, "
+            f"staff console at http://{settings.CONSOLE_HOST}:{settings.CONSOLE_PORT}/ "
+            "(`python -m clinic_assistant staff create NAME --role admin` makes an account), "
             f"REST at http://{settings.RASA_HOST}:{settings.RASA_PORT}/webhooks/rest/webhook (Ctrl-C stops it)",
             flush=True,
         )
@@ -91,6 +96,20 @@ def serve_web(_: argparse.Namespace) -> None:
     web_main()
 
 
+def serve_console(_: argparse.Namespace) -> None:
+    """Serve the staff console on CONSOLE_PORT (the clinic database migrated first)."""
+    from clinic_assistant.console.app import main as console_main
+
+    console_main()
+
+
+def retention(args: argparse.Namespace) -> None:
+    """Delete conversations older than RETENTION_DAYS (or --days) days, except those with a request not closed."""
+    from clinic_assistant.console.retention import command
+
+    command(args.days)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="clinic_assistant")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +124,11 @@ def main() -> None:
     commands.add_parser("web", help=serve_web.__doc__).set_defaults(func=serve_web)
     commands.add_parser("deliver", help=worker.main.__doc__).set_defaults(func=lambda _: worker.main())
     admin.add_commands(commands.add_parser("requests", help="Consultation requests: list, show, mark-contacted, retry"))
+    commands.add_parser("console", help=serve_console.__doc__).set_defaults(func=serve_console)
+    staff_cli.add_commands(commands.add_parser("staff", help="Console accounts: create, list, set-role, deactivate"))
+    retention_parser = commands.add_parser("retention", help=retention.__doc__)
+    retention_parser.add_argument("--days", type=int, help="instead of RETENTION_DAYS")
+    retention_parser.set_defaults(func=retention)
     args = parser.parse_args()
     args.func(args)
 

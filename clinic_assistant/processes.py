@@ -51,6 +51,10 @@ def web_command() -> List[str]:
     return [sys.executable, "-m", "clinic_assistant", "web"]
 
 
+def console_command() -> List[str]:
+    return [sys.executable, "-m", "clinic_assistant", "console"]
+
+
 def rasa_command(model: Path, port: int) -> List[str]:
     return [
         sys.executable, "-m", "rasa", "run",
@@ -121,12 +125,13 @@ def assistant(
     rasa_port: int = settings.RASA_PORT,
     actions_port: int = settings.ACTIONS_PORT,
     web_port: Optional[int] = None,
+    console_port: Optional[int] = None,
     extra_env: Optional[Dict[str, str]] = None,
     log_dir: Optional[Path] = None,
     with_rasa: bool = True,
 ) -> Iterator[Dict[str, Service]]:
-    """Run the action server, the Rasa server, the web app (unless ``web_port`` is None) and, when a
-    clinic webhook is set, the delivery worker until the block ends."""
+    """Run the action server, the Rasa server, the web app and the staff console (each unless its port is
+    None) and, when a clinic webhook is set, the delivery worker until the block ends."""
     env = process_environment(
         {
             "ACTION_ENDPOINT_URL": f"http://{settings.ACTIONS_HOST}:{actions_port}/webhook",
@@ -150,6 +155,11 @@ def assistant(
             services["web"] = start(
                 "web app", web_command(), f"http://{settings.WEB_HOST}:{web_port}/healthz",
                 {**env, "WEB_PORT": str(web_port)}, log("web"),
+            )
+        if console_port is not None:
+            services["console"] = start(
+                "staff console", console_command(), f"http://{settings.CONSOLE_HOST}:{console_port}/healthz",
+                {**env, "CONSOLE_PORT": str(console_port)}, log("console"),
             )
         # Tests point the processes at their own webhook through extra_env, like every other setting.
         webhook_url = (extra_env or {}).get("CLINIC_WEBHOOK_URL", settings.CLINIC_WEBHOOK_URL)

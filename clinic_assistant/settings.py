@@ -98,6 +98,24 @@ SMS_CONVERSATION_SECRET = os.environ.get("SMS_CONVERSATION_SECRET")
 # Phone numbers typed without a country code are read as this country's.
 PHONE_REGION = _env("CLINIC_PHONE_REGION", "US")
 
+# Staff console (python -m clinic_assistant console): staff review conversations and requests there.
+CONSOLE_HOST = _env("CONSOLE_HOST", "127.0.0.1")
+CONSOLE_PORT = int(_env("CONSOLE_PORT", "8081"))
+# Encrypts the session cookie: a secret, so from the environment; without it one is generated once into var/.
+CONSOLE_SESSION_KEY = os.environ.get("CONSOLE_SESSION_KEY") or None
+# Minutes without a request after which a staff member must log in again.
+CONSOLE_IDLE_MINUTES = int(_env("CONSOLE_IDLE_MINUTES", "15"))
+# Send the session cookie over HTTPS only: set it when the console is served behind TLS.
+CONSOLE_SECURE_COOKIE = _env("CONSOLE_SECURE_COOKIE", "") not in ("", "0", "false")
+# This many failed logins in a row lock the account for CONSOLE_LOCKOUT_MINUTES.
+CONSOLE_LOGIN_ATTEMPTS = int(_env("CONSOLE_LOGIN_ATTEMPTS", "5"))
+CONSOLE_LOCKOUT_MINUTES = int(_env("CONSOLE_LOCKOUT_MINUTES", "15"))
+# Seconds between two looks of the console's indexer for new tracker events, flags and requests.
+CONSOLE_INDEX_SECONDS = float(_env("CONSOLE_INDEX_SECONDS", "2"))
+# Conversations quiet for more days than this are deleted by `python -m clinic_assistant retention`
+# (tracker events and console data; never those with a request not closed). Unset: keep everything.
+RETENTION_DAYS = int(os.environ["RETENTION_DAYS"]) if os.environ.get("RETENTION_DAYS") else None
+
 # Tests that need PostgreSQL or Redis skip when they are unreachable, unless
 # this is set (CI sets it, so they can never be skipped silently there).
 REQUIRE_SERVICES = _env("CLINIC_REQUIRE_SERVICES", "") not in ("", "0", "false")

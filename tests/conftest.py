@@ -9,7 +9,7 @@ import urllib.request
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 import yaml
@@ -23,11 +23,34 @@ from tests.tcp_proxy import TcpProxy
 from tests.twilio_fake import TwilioFake
 from tests.webhook_receiver import WebhookReceiver
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 TESTS_DIR = Path(__file__).parent
 # The one-line notice that opens every conversation.
 NOTICE = " ".join(
     yaml.safe_load((PROJECT_DIR / "domain.yml").read_text())["responses"]["utter_notice"][0]["text"].split()
 )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator["Browser"]:
+    """Debian's Chromium driven by Playwright; one per test module, so no browser outlives its tests."""
+    from playwright.sync_api import sync_playwright
+
+    from clinic_assistant import settings
+    from tests.browser import new_browser
+
+    executable = Path(settings.TEST_CHROMIUM)
+    if not executable.exists():
+        reason = f"Chromium not found at {executable}: `make browser` installs Debian's (CLINIC_TEST_CHROMIUM)"
+        if settings.REQUIRE_SERVICES:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        browser = new_browser(playwright, str(executable))
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(scope="session")
@@ -51,11 +74,18 @@ class RestClient:
     """Talks to the assistant's REST channel the way an integration would."""
 
     def __init__(
-        self, base_url: str, web_url: str, tracker_db: Path, work_dir: Path, services: Dict[str, Service]
+        self,
+        base_url: str,
+        web_url: str,
+        console_url: str,
+        tracker_db: Path,
+        work_dir: Path,
+        services: Dict[str, Service],
     ) -> None:
         self.base_url = base_url
         self.url = f"{base_url}/webhooks/rest/webhook"
         self.web_url = web_url  # the demo page with the widget; the only origin the widget channel allows
+        self.console_url = console_url  # the staff console, reading this assistant's tracker and clinic database
         self.tracker_db = tracker_db
         self.work_dir = work_dir  # the servers' logs and the flag spool
         self.services = services
@@ -189,7 +219,7 @@ def running_assistant(
     """The real Rasa server, action server, web app and delivery worker on free ports, with their own stores,
     the clinic's webhook and Twilio's API."""
     work = tmp_path_factory.mktemp("assistant")
-    rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
+    rasa_port, actions_port, web_port, console_port = free_port(), free_port(), free_port(), free_port()
     web_url = f"http://127.0.0.1:{web_port}"
     env = {
         "TRACKER_URL": f"sqlite:///{work / 'tracker.db'}",
@@ -212,8 +242,14 @@ def running_assistant(
         "SMS_MAX_SEGMENTS": str(sms_account.max_segments),
         "SMS_CONVERSATION_SECRET": sms_account.conversation_secret,
     }
-    with assistant(trained_model, rasa_port, actions_port, web_port, extra_env=env, log_dir=work) as services:
-        yield RestClient(f"http://127.0.0.1:{rasa_port}", web_url, work / "tracker.db", work, services)
+    env["CONSOLE_INDEX_SECONDS"] = "0.5"
+    with assistant(
+        trained_model, rasa_port, actions_port, web_port, console_port, extra_env=env, log_dir=work
+    ) as services:
+        yield RestClient(
+            f"http://127.0.0.1:{rasa_port}", web_url, f"http://127.0.0.1:{console_port}",
+            work / "tracker.db", work, services,
+        )
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The run command serves REST, actions and the demo page, and stops them all cleanly."""
+"""The run command serves REST, actions, the demo page and the staff console, and stops them all cleanly."""
 
 import json
 import os
@@ -27,12 +27,13 @@ def _listening(port: int) -> bool:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_run_serves_and_stops_every_server(trained_model: Path, tmp_path: Path, stop_signal):
-    rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
+    rasa_port, actions_port, web_port, console_port = free_port(), free_port(), free_port(), free_port()
     env = process_environment(
         {
             "RASA_PORT": str(rasa_port),
             "ACTIONS_PORT": str(actions_port),
             "WEB_PORT": str(web_port),
+            "CONSOLE_PORT": str(console_port),
             "CLINIC_VAR_DIR": str(tmp_path),
         }
     )
@@ -53,9 +54,11 @@ def test_run_serves_and_stops_every_server(trained_model: Path, tmp_path: Path, 
             html = page.read().decode()
         # The page embeds the widget pointed at this Rasa server.
         assert f'data-server="http://127.0.0.1:{rasa_port}"' in html and "/widget/clinic-widget.js" in html
+        with urllib.request.urlopen(f"http://127.0.0.1:{console_port}/healthz", timeout=10) as health:
+            assert health.status == 200  # the staff console (its pages need a login)
         os.kill(process.pid, stop_signal)
         process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    assert not any(_listening(port) for port in (rasa_port, actions_port, web_port))
+    assert not any(_listening(port) for port in (rasa_port, actions_port, web_port, console_port))

@@ -1,14 +1,12 @@
 """The website widget in a real browser (Debian's Chromium, driven by Playwright) against the real assistant."""
 
 import re
-from pathlib import Path
-from typing import Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import expect
 
 from clinic_assistant import settings
-from tests.browser import ANSWER_TIMEOUT_MS, Widget, axe_violations, new_browser
+from tests.browser import ANSWER_TIMEOUT_MS, Widget, axe_violations
 
 # "yes" is understood only by the conversation that was just offered more about ketamine.
 OPENER, FOLLOW_UP, FOLLOW_UP_ANSWER = "can ketamine help crps?", "yes", "2021 study"
@@ -29,20 +27,6 @@ RAW_SOCKET = """async ({server, events, wait}) => {
   socket.disconnect();
   return got;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = Path(settings.TEST_CHROMIUM)
-    if not executable.exists():
-        reason = f"Chromium not found at {executable}: `make browser` installs Debian's (CLINIC_TEST_CHROMIUM)"
-        if settings.REQUIRE_SERVICES:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        browser = new_browser(playwright, str(executable))
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -173,27 +157,25 @@ def test_a_narrow_screen_and_200_percent_zoom_keep_it_usable(new_widget):
             widget.screenshot(name)
 
 
+def tab_to(page, key: str, focused_is: str, presses: int) -> None:
+    """Press ``key`` until the focused element matches the JavaScript test ``focused_is`` (on ``el``)."""
+    for _ in range(presses):
+        page.keyboard.press(key)
+        if page.evaluate(f"(el => {focused_is})(document.activeElement)"):
+            return
+    pytest.fail(f"nothing matching {focused_is} is reachable with {key}")
+
+
 def test_keyboard_alone_opens_sends_chooses_and_closes(widget):
     page = widget.page
-    focused = "document.activeElement"
-    for _ in range(40):
-        page.keyboard.press("Tab")
-        if page.evaluate(f"{focused}.getAttribute('aria-controls')") == "clinic-chat-panel":
-            break
-    else:
-        pytest.fail("the launcher is not reachable with Tab")
-    assert page.evaluate(f"getComputedStyle({focused}).outlineStyle") != "none"  # focus is visible
+    tab_to(page, "Tab", "el.getAttribute('aria-controls') === 'clinic-chat-panel'", presses=40)
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"  # focus is visible
     page.keyboard.press("Enter")
     expect(widget.input).to_be_focused()
     page.keyboard.type("hello")
     page.keyboard.press("Enter")
     expect(widget.quick_replies.first).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
-    for _ in range(10):
-        page.keyboard.press("Shift+Tab")
-        if page.evaluate(f"{focused}.textContent.trim()") == "Treatments":
-            break
-    else:
-        pytest.fail("the quick replies are not reachable with the keyboard")
+    tab_to(page, "Shift+Tab", "el.textContent.trim() === 'Treatments'", presses=10)
     before = widget.bot_messages.count()
     page.keyboard.press("Enter")
     assert "treat" in widget.replies_after(before).lower()

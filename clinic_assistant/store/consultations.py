@@ -20,7 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
 from clinic_assistant.store.db import begin, from_row, record_problem, to_row, utc
-from clinic_assistant.store.tables import REQUEST_STATUSES, consultation_requests, handoff_requests, outbox
+from clinic_assistant.store.tables import (
+    REQUEST_STATUSES,
+    consultation_requests,
+    handoff_requests,
+    outbox,
+    request_status_events,
+)
 
 # Crockford's base32 without I, L, O, U: no letter is read as another when a reference is said on the phone.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -304,16 +310,22 @@ def _stored(row: Row) -> StoredRequest:
 
 
 def mark_contacted(engine: Engine, reference: str, now: datetime) -> None:
-    """Staff contacted the visitor of request ``reference``; the first time it was marked is kept."""
+    """Staff contacted the visitor of request ``reference``; the first time it was marked is kept.
+
+    The first time also adds a "contacted" status event (actor "command line") for the staff console.
+    """
     now = utc(now)
     requests = consultation_requests
     with begin(engine) as connection:
         request_id = _request_id(connection, reference)
-        connection.execute(
+        marked = connection.execute(
             requests.update()
             .where(requests.c.id == request_id, requests.c.contacted_at.is_(None))
             .values(status="contacted", contacted_at=now)
-        )
+        ).rowcount
+        if marked:
+            row = {"request_kind": "consultation", "request_id": request_id, "status": "contacted"}
+            connection.execute(request_status_events.insert().values(**row, actor="command line", at=now))
 
 
 def retry_delivery(engine: Engine, reference: Optional[str], now: datetime) -> int:

@@ -8,13 +8,17 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
     text,
+    true,
 )
 
 # Explicit constraint names, so they are the same on SQLite and PostgreSQL and a later
@@ -170,4 +174,152 @@ sms_undelivered = Table(
     Column("body", Text, nullable=False),
     Column("reason", Text, nullable=False),
     Column("failed_at", DateTime(timezone=True), nullable=False),
+)
+
+# ---- Staff console -------------------------------------------------------------------------------------------------
+
+STAFF_ROLES = ("admin", "reviewer")
+
+# People who sign in to the staff console.
+staff_users = Table(
+    "staff_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),  # Argon2, with its parameters
+    Column("role", String(16), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=true()),
+    Column("failed_logins", Integer, nullable=False, server_default=text("0")),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(64), nullable=True),  # None: created on the command line
+    Column("last_login_at", DateTime(timezone=True), nullable=True),
+    _one_of("role", STAFF_ROLES),
+)
+
+# What staff did in the console and what ran on its data. Append-only: triggers created by migration 0005
+# refuse UPDATE and DELETE (tables.py can't express triggers). ``detail`` never holds contact data.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),  # a staff username, or "system"
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=False, server_default=text("''")),
+    Column("detail", Text, nullable=False, server_default=text("''")),
+)
+
+PRIORITY_FLAGGED, PRIORITY_OPEN_REQUEST, PRIORITY_UNSURE, PRIORITY_OTHER, PRIORITY_REVIEWED = range(5)
+
+# The index of conversations the console's queue reads, kept up to date from the tracker store by the indexer.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("conversation_id", String(255), primary_key=True),
+    Column("channel", String(32), nullable=False),  # the first patient message's input channel, "" if unknown
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False, index=True),  # the newest message
+    Column("user_turns", Integer, nullable=False),
+    Column("fallbacks", Integer, nullable=False),  # patient turns the assistant did not understand
+    Column("low_confidence", Integer, nullable=False),  # patient turns with intent confidence < 0.6
+    Column("flag_kind", String(16), nullable=True, index=True),  # "crisis" if any, else "emergency" if any
+    Column("open_requests", Integer, nullable=False),
+    Column("reviewed_at", DateTime(timezone=True), nullable=True),
+    Column("reviewed_by", String(64), nullable=True),
+    Column("priority", SmallInteger, nullable=False),  # PRIORITY_*: the queue's order, most urgent first
+    _one_of("flag_kind", FLAG_KINDS),
+)
+# The queue's order (keyset pagination), and the same within one channel for the channel filter.
+_queue_order = (conversations.c.priority, conversations.c.last_at.desc(), conversations.c.conversation_id)
+Index("ix_conversations_queue", *_queue_order)
+Index("ix_conversations_channel_queue", conversations.c.channel, *_queue_order)
+
+SPEAKERS = ("patient", "assistant")
+
+# Every patient and assistant message (id: the tracker event's), for the text search and the dashboard.
+# PostgreSQL also has a GIN index on to_tsvector('english', text), created by migration 0005.
+conversation_messages = Table(
+    "conversation_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("conversation_id", String(255), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("speaker", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("intent", String(255), nullable=True),  # patient messages
+    Column("confidence", Float, nullable=True),  # patient messages
+    Column("response", String(255), nullable=True),  # retrieval key (patient) or utter action (assistant)
+    Column("channel", String(32), nullable=True),
+    _one_of("speaker", SPEAKERS),
+    Index("ix_conversation_messages_conversation", "conversation_id", "id"),
+)
+
+# The intents of each conversation's patient messages, for the queue's intent filter.
+conversation_intents = Table(
+    "conversation_intents",
+    metadata,
+    Column("conversation_id", String(255), primary_key=True),
+    Column("intent", String(255), primary_key=True),
+    Index("ix_conversation_intents_intent", "intent", "conversation_id"),
+)
+
+conversation_tags = Table(
+    "conversation_tags",
+    metadata,
+    Column("conversation_id", String(255), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Column("tagged_by", String(64), nullable=False),
+    Column("tagged_at", DateTime(timezone=True), nullable=False),
+    Index("ix_conversation_tags_tag", "tag", "conversation_id"),
+)
+
+conversation_notes = Table(
+    "conversation_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(255), nullable=False, index=True),
+    Column("author", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("text", Text, nullable=False),
+)
+
+# A reviewer's "this message meant that intent": exported as NLU training data.
+corrections = Table(
+    "corrections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(255), nullable=False, index=True),
+    Column("message_id", Integer, nullable=False),  # the tracker event id of the patient message
+    Column("text", Text, nullable=False),  # the patient's message, verbatim
+    Column("intent", String(255), nullable=False),
+    Column("response", String(255), nullable=True),  # a retrieval intent's response key, e.g. "symptoms/overview"
+    Column("author", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+REQUEST_KINDS = ("consultation", "handoff", "reach_out")
+STAFF_REQUEST_STATUSES = ("new", "contacted", "scheduled", "closed")
+
+# Every status staff gave a request (never overwritten): a request's status is its newest event, "new" without one.
+request_status_events = Table(
+    "request_status_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_kind", String(16), nullable=False),
+    Column("request_id", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    _one_of("request_kind", REQUEST_KINDS),
+    _one_of("status", STAFF_REQUEST_STATUSES),
+    Index("ix_request_status_events_request", "request_kind", "request_id", "id"),
+)
+
+# How far the indexer has read each source (the tracker's events, the clinic's flag and request tables).
+index_watermarks = Table(
+    "index_watermarks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("last_id", Integer, nullable=False),
 )
