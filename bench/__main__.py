@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Dict
 
+from bench.console import console_figures, print_console
 from bench.load import LoadResult, run_load
 from bench.safety import print_safety, safety_figures
 from clinic_assistant import settings
@@ -122,6 +123,7 @@ def main() -> None:
     project, init_model, init_train_seconds = train_rasa_init()
     ours = bench_ours(model)
     baseline = bench_rasa_init(project, init_model)
+    console = console_figures()
     report = {
         "cpu_count": os.cpu_count(),
         "nlu": {k: v for k, v in vars(scores).items() if k != "report_dir"},
@@ -129,6 +131,7 @@ def main() -> None:
         "training_seconds": {"clinic": train_seconds, "rasa_init": init_train_seconds},
         "clinic": ours,
         "rasa_init": baseline,
+        "console": console,
     }
     (WORK / "results.json").write_text(json.dumps(report, indent=2))
     print_report(report)
@@ -152,6 +155,7 @@ def print_report(report: dict) -> None:
         ours = report["clinic"]["load"][concurrency]["throughput"]
         base = report["rasa_init"]["load"][concurrency]["throughput"]
         print(f"Throughput ratio clinic / rasa init at {concurrency}: {ours / base:.2f}x")
+    print_console(report["console"])
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from clinic_assistant import settings
 
@@ -29,6 +29,8 @@ def process_environment(extra: Optional[Dict[str, str]] = None) -> Dict[str, str
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.PROJECT_DIR), env.get("PYTHONPATH")]))
     env.update(settings.rasa_environment())
     env.update(extra or {})
+    if extra and "LOCK_STORE_URL" in extra:  # the fields endpoints.yml reads follow the URL given
+        env.update(settings.lock_store_environment(extra["LOCK_STORE_URL"]))
     return env
 
 
@@ -126,12 +128,14 @@ def assistant(
     actions_port: int = settings.ACTIONS_PORT,
     web_port: Optional[int] = None,
     console_port: Optional[int] = None,
+    more_rasa_ports: Sequence[int] = (),
     extra_env: Optional[Dict[str, str]] = None,
     log_dir: Optional[Path] = None,
     with_rasa: bool = True,
 ) -> Iterator[Dict[str, Service]]:
-    """Run the action server, the Rasa server, the web app and the staff console (each unless its port is
-    None) and, when a clinic webhook is set, the delivery worker until the block ends."""
+    """Run the action server, the Rasa server (and one more per ``more_rasa_ports``, sharing its stores), the
+    web app and the staff console (each unless its port is None) and, when a clinic webhook is set, the delivery
+    worker until the block ends."""
     env = process_environment(
         {
             "ACTION_ENDPOINT_URL": f"http://{settings.ACTIONS_HOST}:{actions_port}/webhook",
@@ -147,10 +151,12 @@ def assistant(
             f"http://{settings.ACTIONS_HOST}:{actions_port}/health", env, log("actions"),
         )
         if with_rasa:
-            services["rasa"] = start(
-                "Rasa server", rasa_command(model, rasa_port),
-                f"http://{settings.RASA_HOST}:{rasa_port}/webhooks/rest/", env, log("rasa"),
-            )
+            for n, port in enumerate([rasa_port, *more_rasa_ports], start=1):
+                name = "rasa" if n == 1 else f"rasa-{n}"
+                services[name] = start(
+                    f"Rasa server {n}", rasa_command(model, port),
+                    f"http://{settings.RASA_HOST}:{port}/webhooks/rest/", env, log(name),
+                )
         if web_port is not None:
             services["web"] = start(
                 "web app", web_command(), f"http://{settings.WEB_HOST}:{web_port}/healthz",

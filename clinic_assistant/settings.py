@@ -43,6 +43,10 @@ ACTION_ENDPOINT_URL = _env(
 # (credentials, when needed, are part of that URL and so come from the environment).
 TRACKER_URL = _env("TRACKER_URL", f"sqlite:///{VAR_DIR / 'tracker.db'}")
 
+# Rasa's lock store, which serialises the turns of one conversation. In memory by default (one Rasa
+# process); with several Rasa processes they must share one: redis://[:password@]host:port/db.
+LOCK_STORE_URL = os.environ.get("LOCK_STORE_URL") or None
+
 # The clinic's own database (safety flags, consultation requests, outbox),
 # owned by the action server. SQLite by default, PostgreSQL by URL.
 CLINIC_DATABASE_URL = _env("CLINIC_DATABASE_URL", f"sqlite:///{VAR_DIR / 'clinic.db'}")
@@ -121,6 +125,8 @@ RETENTION_DAYS = int(os.environ["RETENTION_DAYS"]) if os.environ.get("RETENTION_
 REQUIRE_SERVICES = _env("CLINIC_REQUIRE_SERVICES", "") not in ("", "0", "false")
 # The browser tests drive this Chromium (Debian's package, installed by the test setup).
 TEST_CHROMIUM = _env("CLINIC_TEST_CHROMIUM", "/usr/bin/chromium")
+# A Redis database the scaling tests may use as Rasa's lock store.
+TEST_REDIS_URL = _env("CLINIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
 TEST_POSTGRES_URL = _env("CLINIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -130,4 +136,25 @@ def rasa_environment() -> dict:
         "ACTION_ENDPOINT_URL": ACTION_ENDPOINT_URL,
         "TRACKER_URL": TRACKER_URL,
         "RASA_CACHE_DIRECTORY": str(RASA_CACHE_DIR),
+        **lock_store_environment(LOCK_STORE_URL),
+    }
+
+
+def lock_store_environment(url: "str | None") -> dict:
+    """``endpoints.yml``'s lock store fields from one URL (Rasa's Redis lock store takes them apart)."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        return {"LOCK_STORE_TYPE": "in_memory", "LOCK_STORE_HOST": "", "LOCK_STORE_PORT": "6379",
+                "LOCK_STORE_DB": "1", "LOCK_STORE_PASSWORD": ""}
+    parts = urlsplit(url)
+    if parts.scheme != "redis":
+        raise ValueError(f"LOCK_STORE_URL must be redis://host:port/db, not {parts.scheme}://")
+    return {
+        # Rasa's Redis lock store with atomic ticket updates (clinic_assistant/lock_store.py).
+        "LOCK_STORE_TYPE": "clinic_assistant.lock_store.AtomicRedisLockStore",
+        "LOCK_STORE_HOST": parts.hostname or "127.0.0.1",
+        "LOCK_STORE_PORT": str(parts.port or 6379),
+        "LOCK_STORE_DB": parts.path.lstrip("/") or "1",
+        "LOCK_STORE_PASSWORD": parts.password or "",
     }

@@ -280,21 +280,30 @@ def _first_messages(connection: Connection, ids: Sequence[str]) -> Dict[str, str
 
 def channels(engine: Engine) -> List[str]:
     """The channels of indexed conversations, for the queue's filter menu."""
-    query = select(conversations.c.channel).where(conversations.c.channel != "").distinct().order_by("channel")
-    with begin(engine) as connection:
-        return list(connection.execute(query).scalars())
+    return [c for c in _distinct(engine, conversations.c.channel) if c]
 
 
 def intents(engine: Engine) -> List[str]:
     """The intents patients' messages had, for the queue's filter menu."""
-    query = select(conversation_intents.c.intent).distinct().order_by("intent")
-    with begin(engine) as connection:
-        return list(connection.execute(query).scalars())
+    return _distinct(engine, conversation_intents.c.intent)
 
 
 def tags(engine: Engine) -> List[str]:
     """Every tag in use, for the queue's filter menu."""
-    query = select(conversation_tags.c.tag).distinct().order_by("tag")
+    return _distinct(engine, conversation_tags.c.tag)
+
+
+def _distinct(engine: Engine, column: Column) -> List[str]:
+    """The column's distinct values in order, one index probe per value (a "loose index scan").
+
+    ``SELECT DISTINCT`` reads every row: with 100,000 conversations that alone cost the queue page
+    about 100 ms. Both SQLite and PostgreSQL run this recursive query on the column's index instead.
+    """
+    first = select(func.min(column).label("value")).scalar_subquery()
+    values = select(first.label("value")).cte("value_list", recursive=True)
+    following = select(func.min(column)).where(column > values.c.value).scalar_subquery()
+    values = values.union_all(select(following.label("value")).where(values.c.value.is_not(None)))
+    query = select(values.c.value).where(values.c.value.is_not(None)).order_by(values.c.value)
     with begin(engine) as connection:
         return list(connection.execute(query).scalars())
 
