@@ -3,6 +3,8 @@
 For this assistant and, on the same machine in the same run, a ``rasa init``
 bot: training time (empty cache), held-out NLU scores, REST latency and
 throughput at 1 and 8 concurrent conversations, and server RSS after load.
+Then the staff console with 100,000 conversations (bench/console.py) and the
+production shape: SQLite, PostgreSQL + Redis, two Rasa processes (bench/scale.py).
 """
 
 import asyncio
@@ -18,6 +20,7 @@ from typing import Dict
 from bench.console import console_figures, print_console
 from bench.load import LoadResult, run_load
 from bench.safety import print_safety, safety_figures
+from bench.scale import print_scale, scale_figures
 from clinic_assistant import settings
 from clinic_assistant.evaluation import evaluate_nlu
 from clinic_assistant.processes import (
@@ -124,6 +127,7 @@ def main() -> None:
     ours = bench_ours(model)
     baseline = bench_rasa_init(project, init_model)
     console = console_figures()
+    scale = scale_figures(model)
     report = {
         "cpu_count": os.cpu_count(),
         "nlu": {k: v for k, v in vars(scores).items() if k != "report_dir"},
@@ -132,6 +136,7 @@ def main() -> None:
         "clinic": ours,
         "rasa_init": baseline,
         "console": console,
+        "scale": scale,
     }
     (WORK / "results.json").write_text(json.dumps(report, indent=2))
     print_report(report)
@@ -156,6 +161,7 @@ def print_report(report: dict) -> None:
         base = report["rasa_init"]["load"][concurrency]["throughput"]
         print(f"Throughput ratio clinic / rasa init at {concurrency}: {ours / base:.2f}x")
     print_console(report["console"])
+    print_scale(report["scale"])
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import statistics
 import time
 import uuid
 from dataclasses import dataclass
-from typing import List
+from typing import List, Sequence, Union
 
 import aiohttp
 
@@ -45,9 +45,14 @@ def percentile(values: List[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-async def _conversation(session: aiohttp.ClientSession, url: str, turns: int, latencies: list, errors: list) -> None:
+async def _conversation(
+    session: aiohttp.ClientSession, urls: Sequence[str], turns: int, latencies: list, errors: list
+) -> None:
+    """One conversation; with several servers its turns go round-robin, as a load balancer would send them."""
     sender = f"bench-{uuid.uuid4().hex}"
+    offset = int(sender[-4:], 16)
     for turn in range(turns):
+        url = urls[(offset + turn) % len(urls)]
         started = time.perf_counter()
         try:
             async with session.post(url, json={"sender": sender, "message": QUESTIONS[turn % len(QUESTIONS)]}) as reply:
@@ -59,14 +64,15 @@ async def _conversation(session: aiohttp.ClientSession, url: str, turns: int, la
         latencies.append((time.perf_counter() - started) * 1000)
 
 
-async def run_load(base_url: str, concurrency: int, turns: int) -> LoadResult:
-    """``concurrency`` conversations at once, each sending ``turns`` messages."""
-    url = f"{base_url}/webhooks/rest/webhook"
+async def run_load(base_url: Union[str, Sequence[str]], concurrency: int, turns: int) -> LoadResult:
+    """``concurrency`` conversations at once, each sending ``turns`` messages (to one server or several)."""
+    bases = [base_url] if isinstance(base_url, str) else list(base_url)
+    url = [f"{base}/webhooks/rest/webhook" for base in bases]
     latencies: List[float] = []
     errors: list = []
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        await _conversation(session, url, 3, [], [])  # warm-up, not counted
+        await _conversation(session, url, 3 * len(url), [], [])  # warm-up of every server, not counted
         started = time.perf_counter()
         await asyncio.gather(*(_conversation(session, url, turns, latencies, errors) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
