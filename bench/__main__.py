@@ -19,6 +19,7 @@ from typing import Dict
 
 from bench.console import console_figures, print_console
 from bench.load import LoadResult, run_load
+from bench.memory import rss_mb
 from bench.safety import print_safety, safety_figures
 from bench.scale import print_scale, scale_figures
 from clinic_assistant import settings
@@ -35,28 +36,6 @@ from clinic_assistant.processes import (
 WORK = settings.VAR_DIR / "bench"
 TURNS = 24
 CONCURRENCY = (1, 8)
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB."""
-    total_kb = 0
-    pids = [pid] + _children(pid)
-    for each in pids:
-        try:
-            for line in Path(f"/proc/{each}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-        except FileNotFoundError:
-            continue
-    return total_kb / 1024
-
-
-def _children(pid: int) -> list:
-    try:
-        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except FileNotFoundError:
-        return []
-    return [int(c) for c in found] + [g for c in found for g in _children(int(c))]
 
 
 def timed(command: list, cwd: Path, env: Dict[str, str]) -> float:

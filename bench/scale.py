@@ -19,6 +19,7 @@ import aiohttp
 
 from bench.console import temporary_database
 from bench.load import QUESTIONS, run_load
+from bench.memory import rss_mb
 from clinic_assistant import settings
 from clinic_assistant.processes import Service, assistant, free_port
 from clinic_assistant.store.schema import upgrade
@@ -28,13 +29,6 @@ CONCURRENCY = (1, 8, 32)
 TURNS = 24
 LONG_CONVERSATION = 300
 REDIS_URL = settings.TEST_REDIS_URL
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 @contextmanager
