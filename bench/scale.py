@@ -2,7 +2,9 @@
 
 For each: throughput and p50/p95/p99 latency at 1, 8 and 32 concurrent conversations (zero errors expected),
 and the RSS of every process. Then the cost of a long conversation: the latency of turn 10 and of turn 300
-of one conversation (Rasa 3.6 replays the tracker of the current session on every turn).
+of one conversation (Rasa 3.6 replays the tracker of the current session on every turn). Then the hot path
+before and after: one process on SQLite without the session turn limit and the NLU parse cache, and without
+the cache only, at 1 and 8 conversations and over one long conversation.
 
 Runs alone with ``python -m bench.scale`` (the model in models/ is used, trained if needed).
 """
@@ -13,7 +15,7 @@ import time
 import uuid
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import aiohttp
 
@@ -29,11 +31,16 @@ CONCURRENCY = (1, 8, 32)
 TURNS = 24
 LONG_CONVERSATION = 300
 REDIS_URL = settings.TEST_REDIS_URL
+# One process on SQLite with hot-path changes undone, to measure what they are worth.
+HOT_PATH_UNDONE = {
+    "sqlite-1-no-session-limit-no-nlu-cache": {"SESSION_TURN_LIMIT": "0", "NLU_CACHE_SIZE": "0"},
+    "sqlite-1-no-nlu-cache": {"NLU_CACHE_SIZE": "0"},
+}
 
 
 @contextmanager
 def configuration(
-    model: Path, name: str, rasa_servers: int, shared_stores: bool
+    model: Path, name: str, rasa_servers: int, shared_stores: bool, settings_env: Optional[Dict[str, str]] = None
 ) -> Iterator[Tuple[List[str], Dict[str, Service]]]:
     """The assistant in one configuration; yields the Rasa servers' base URLs and every process."""
     log_dir = WORK / name
@@ -52,6 +59,7 @@ def configuration(
             }
         upgrade(env["CLINIC_DATABASE_URL"])
         env["CLINIC_RECORD_SPOOL"] = str(log_dir / "unstored-records.jsonl")
+        env.update(settings_env or {})
         ports = [free_port() for _ in range(rasa_servers)]
         services = stack.enter_context(
             assistant(model, ports[0], free_port(), more_rasa_ports=ports[1:], extra_env=env, log_dir=log_dir)
@@ -59,14 +67,21 @@ def configuration(
         yield [f"http://127.0.0.1:{port}" for port in ports], services
 
 
-def measure(model: Path, name: str, rasa_servers: int, shared_stores: bool) -> dict:
-    with configuration(model, name, rasa_servers, shared_stores) as (urls, services):
+def measure(
+    model: Path,
+    name: str,
+    rasa_servers: int,
+    shared_stores: bool,
+    settings_env: Optional[Dict[str, str]] = None,
+    concurrency_levels: Sequence[int] = CONCURRENCY,
+) -> dict:
+    with configuration(model, name, rasa_servers, shared_stores, settings_env) as (urls, services):
         load = {}
-        for concurrency in CONCURRENCY:
+        for concurrency in concurrency_levels:
             result = asyncio.run(run_load(urls, concurrency, TURNS))
             load[str(concurrency)] = {**vars(result), "throughput": result.throughput}
         rss = {service.name: rss_mb(service.process.pid) for service in services.values()}
-        long = asyncio.run(long_conversation(urls[0])) if name == "sqlite-1" else None
+        long = asyncio.run(long_conversation(urls[0])) if name.startswith("sqlite-1") else None
     return {"load": load, "rss_mb": rss, "long_conversation": long}
 
 
@@ -86,11 +101,14 @@ async def long_conversation(base_url: str) -> Dict[str, float]:
 
 
 def scale_figures(model: Path) -> dict:
-    return {
+    figures = {
         "sqlite-1": measure(model, "sqlite-1", 1, shared_stores=False),
         "postgres-redis-1": measure(model, "postgres-redis-1", 1, shared_stores=True),
         "postgres-redis-2": measure(model, "postgres-redis-2", 2, shared_stores=True),
     }
+    for name, settings_env in HOT_PATH_UNDONE.items():
+        figures[name] = measure(model, name, 1, False, settings_env, concurrency_levels=(1, 8))
+    return figures
 
 
 def print_scale(figures: dict) -> None:
@@ -105,9 +123,10 @@ def print_scale(figures: dict) -> None:
     for concurrency in one:
         ratio = two[concurrency]["throughput"] / one[concurrency]["throughput"]
         print(f"  two processes / one on PostgreSQL + Redis at {concurrency}: {ratio:.2f}x (target 1.3x)")
-    long = figures["sqlite-1"]["long_conversation"]
-    print(f"  one conversation: turn 10 {long['turn_10_ms']:.0f} ms, turn 300 {long['turn_300_ms']:.0f} ms "
-          f"({long['turn_300_ms'] / long['turn_10_ms']:.2f}x; target 1.5x)")
+    for name in ("sqlite-1", *HOT_PATH_UNDONE):
+        long = figures[name]["long_conversation"]
+        print(f"  one conversation, {name}: turn 10 {long['turn_10_ms']:.0f} ms, turn 300 {long['turn_300_ms']:.0f} ms "
+              f"({long['turn_300_ms'] / long['turn_10_ms']:.2f}x; target 1.5x)")
 
 
 if __name__ == "__main__":

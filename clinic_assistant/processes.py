@@ -41,8 +41,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Logging of the Rasa server and the action server (clinic_assistant/logs.py's handler); each spells its option
+# differently, rasa_sdk with an underscore.
+LOGGING_CONFIG = "logging.yml"
+
+
 def actions_command(port: int) -> List[str]:
-    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
+    return [
+        sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port),
+        "--logging-config_file", LOGGING_CONFIG,
+    ]
 
 
 def delivery_command() -> List[str]:
@@ -59,13 +67,19 @@ def console_command() -> List[str]:
 
 def rasa_command(model: Path, port: int) -> List[str]:
     return [
-        sys.executable, "-m", "rasa", "run",
+        sys.executable, "-m", "clinic_assistant.rasa_server", "run",  # Rasa's own, NLU parses cached
         "--model", str(model),
         "--interface", settings.RASA_HOST,
         "--port", str(port),
         "--credentials", "credentials.yml",
         "--endpoints", "endpoints.yml",
+        "--logging-config-file", LOGGING_CONFIG,
     ]
+
+
+def rasa_readiness_url(port: int) -> str:
+    """Answers 200 once the server has loaded its model and its stores answer (channels/readiness.py)."""
+    return f"http://{settings.RASA_HOST}:{port}/webhooks/readiness/"
 
 
 @dataclass
@@ -154,8 +168,7 @@ def assistant(
             for n, port in enumerate([rasa_port, *more_rasa_ports], start=1):
                 name = "rasa" if n == 1 else f"rasa-{n}"
                 services[name] = start(
-                    f"Rasa server {n}", rasa_command(model, port),
-                    f"http://{settings.RASA_HOST}:{port}/webhooks/rest/", env, log(name),
+                    f"Rasa server {n}", rasa_command(model, port), rasa_readiness_url(port), env, log(name),
                 )
         if web_port is not None:
             services["web"] = start(

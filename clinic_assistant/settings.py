@@ -43,6 +43,15 @@ ACTION_ENDPOINT_URL = _env(
 # (credentials, when needed, are part of that URL and so come from the environment).
 TRACKER_URL = _env("TRACKER_URL", f"sqlite:///{VAR_DIR / 'tracker.db'}")
 
+# After this many visitor messages in one conversation session, the session continues in a new one with
+# every slot and an open form carried over (clinic_assistant/tracker_store.py): Rasa replays a session's
+# whole history on every turn, so this bounds what a turn costs. Transcripts keep every message.
+SESSION_TURN_LIMIT = int(_env("SESSION_TURN_LIMIT", "20"))
+
+# Texts whose NLU parse each Rasa process keeps, so a repeated text ("yes", "thanks") is not parsed again
+# (clinic_assistant/parse_cache.py); 0 turns the cache off.
+NLU_CACHE_SIZE = int(_env("NLU_CACHE_SIZE", "2048"))
+
 # Rasa's lock store, which serialises the turns of one conversation. In memory by default (one Rasa
 # process); with several Rasa processes they must share one: redis://[:password@]host:port/db.
 LOCK_STORE_URL = os.environ.get("LOCK_STORE_URL") or None
@@ -101,6 +110,10 @@ SMS_CONVERSATION_SECRET = os.environ.get("SMS_CONVERSATION_SECRET")
 
 # Phone numbers typed without a country code are read as this country's.
 PHONE_REGION = _env("CLINIC_PHONE_REGION", "US")
+
+# How every process logs to standard output (clinic_assistant/logs.py): "text", one readable line per event, for
+# local runs; "json", one JSON object per line, where a platform collects the logs (production).
+LOG_FORMAT = _env("LOG_FORMAT", "text")
 
 # Staff console (python -m clinic_assistant console): staff review conversations and requests there.
 CONSOLE_HOST = _env("CONSOLE_HOST", "127.0.0.1")

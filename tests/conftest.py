@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 TESTS_DIR = Path(__file__).parent
+# Messages per conversation session before it continues in a new one, for the running assistant.
+SESSION_TURN_LIMIT = 4
 # The one-line notice that opens every conversation.
 NOTICE = " ".join(
     yaml.safe_load((PROJECT_DIR / "domain.yml").read_text())["responses"]["utter_notice"][0]["text"].split()
@@ -243,6 +245,9 @@ def running_assistant(
         "SMS_CONVERSATION_SECRET": sms_account.conversation_secret,
     }
     env["CONSOLE_INDEX_SECONDS"] = "0.5"
+    # A session continues in a new one after this many messages (20 by default), so that every longer
+    # end-to-end conversation also crosses a continuation.
+    env["SESSION_TURN_LIMIT"] = str(SESSION_TURN_LIMIT)
     with assistant(
         trained_model, rasa_port, actions_port, web_port, console_port, extra_env=env, log_dir=work
     ) as services:
@@ -253,8 +258,8 @@ def running_assistant(
 
 
 @contextmanager
-def temporary_postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards.
+def temporary_postgres_database(template: Optional[str] = None) -> Iterator[str]:
+    """A fresh PostgreSQL database (a copy of the database ``template``, if given), dropped afterwards.
 
     Skips when PostgreSQL is unreachable, unless CLINIC_REQUIRE_SERVICES is set (CI): then it fails.
     """
@@ -268,7 +273,8 @@ def temporary_postgres_database() -> Iterator[str]:
     name = f"clinic_test_{secrets.token_hex(6)}"
     try:
         with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            copy = f' TEMPLATE "{template}"' if template else ""
+            connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     except OperationalError as error:
         admin.dispose()
         detail = " ".join(str(error.orig).split())
@@ -288,9 +294,22 @@ def temporary_postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for the store tests of this run."""
+def migrated_postgres_template() -> Iterator[str]:
+    """The name of a PostgreSQL database migrated once per run, which each test gets a copy of."""
+    from clinic_assistant.store.db import engine_for
+    from clinic_assistant.store.schema import upgrade
+
     with temporary_postgres_database() as url:
+        upgrade(url)
+        engine_for(url).dispose()  # PostgreSQL copies only a database nobody is connected to
+        yield make_url(url).database
+
+
+@pytest.fixture
+def postgres_url(migrated_postgres_template: str) -> Iterator[str]:
+    """A migrated PostgreSQL database of this test only: tests that share one slow down as it fills, and
+    the audit log can't be emptied between them (it is append-only)."""
+    with temporary_postgres_database(template=migrated_postgres_template) as url:
         yield url
 
 

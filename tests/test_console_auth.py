@@ -32,7 +32,10 @@ from clinic_assistant.store.tables import audit_log
 SESSION_KEY = bytes(range(32))
 PASSWORD = "correct horse battery"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-PUBLIC = {("GET", "/login"), ("HEAD", "/login"), ("POST", "/login"), ("GET", "/healthz"), ("HEAD", "/healthz")}
+PUBLIC = {
+    ("GET", "/login"), ("HEAD", "/login"), ("POST", "/login"),
+    ("GET", "/healthz"), ("HEAD", "/healthz"), ("GET", "/readyz"), ("HEAD", "/readyz"),
+}
 
 
 class Clock:

@@ -1,5 +1,7 @@
 """The real Rasa server and action server, asked questions over REST."""
 
+import json
+import urllib.request
 import uuid
 
 import pytest
@@ -80,3 +82,21 @@ def test_gibberish_gets_a_clarifying_question_not_an_answer(running_assistant):
     text = messages[0]["text"]
     assert "rephrase" in text or "Did you mean" in text or "only help with questions" in text, text
     assert messages[0].get("buttons")
+
+
+def test_the_rasa_server_is_ready(running_assistant):
+    with urllib.request.urlopen(f"{running_assistant.base_url}/webhooks/readiness/", timeout=10) as reply:
+        assert reply.status == 200 and json.load(reply) == {"status": "ready"}
+
+
+def test_every_process_logs_through_the_projects_handler(running_assistant):
+    # The project's text format (LOG_FORMAT=text): Rasa and rasa_sdk read logging.yml, rather than coloredlogs'
+    # "INFO     root  - ...".
+    expected = {
+        "rasa": " INFO root: Rasa server is up and running.",
+        "actions": " INFO rasa_sdk.endpoint: Action endpoint is up and running",
+        "console": " INFO clinic_assistant.console.app: Staff console at ",
+        "delivery": " INFO clinic_assistant.delivery.worker: Delivering consultation requests to ",
+    }
+    for service, line in expected.items():
+        assert line in running_assistant.log(service), service

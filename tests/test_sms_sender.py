@@ -13,8 +13,9 @@ from typing import List, Tuple
 
 import pytest
 
+from clinic_assistant.logs import mask_number
 from clinic_assistant.processes import free_port
-from clinic_assistant.sms.sender import SmsSender, mask_number
+from clinic_assistant.sms.sender import SmsSender
 from tests.twilio_fake import TwilioFake
 
 ACCOUNT_SID = "AC" + secrets.token_hex(16)

@@ -12,7 +12,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.engine import Engine
 
-from clinic_assistant import settings
+from clinic_assistant import logs, settings
 from clinic_assistant.console import keys, security
 from clinic_assistant.console.indexer import index_new_events
 from clinic_assistant.console.routes import setup_routes
@@ -91,6 +91,7 @@ async def _index_forever(tracker: Engine, clinic: Engine, every_seconds: float) 
 
 def main() -> None:
     """Serve the console on CONSOLE_HOST:CONSOLE_PORT until stopped (the clinic database migrated first)."""
+    logs.configure("console")
     upgrade(settings.CLINIC_DATABASE_URL)
-    print(f"Staff console at http://{settings.CONSOLE_HOST}:{settings.CONSOLE_PORT}/ (Ctrl-C stops it)", flush=True)
+    log.info("Staff console at http://%s:%s/ (Ctrl-C stops it)", settings.CONSOLE_HOST, settings.CONSOLE_PORT)
     web.run_app(create_app(), host=settings.CONSOLE_HOST, port=settings.CONSOLE_PORT, print=None, access_log=None)

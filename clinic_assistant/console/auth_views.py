@@ -1,4 +1,4 @@
-"""Logging in and out, the health check, and the admins' page of staff accounts.
+"""Logging in and out, the health and readiness checks, and the admins' page of staff accounts.
 
 Failed logins and lockouts are audited with the account's username, and only when the account exists:
 what someone typed as an unknown username may be a password typed in the wrong box.
@@ -7,13 +7,14 @@ what someone typed as an unknown username may be a password typed in the wrong b
 import asyncio
 import math
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any, Dict, Optional
 from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from clinic_assistant import settings
+from clinic_assistant import readiness, settings
 from clinic_assistant.console import keys
 from clinic_assistant.console.security import (
     csrf_token,
@@ -137,6 +138,17 @@ async def logout(request: web.Request) -> web.Response:
 
 async def health(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """200 when the clinic database and the tracker database both answer, else 503 naming those that do not."""
+    failed = await readiness.failures({
+        "clinic database": partial(readiness.query, request.app[keys.CLINIC]),
+        "tracker database": partial(readiness.query, request.app[keys.TRACKER]),
+    })
+    if failed:
+        return web.json_response({"status": "not ready", "unavailable": failed}, status=503)
+    return web.json_response({"status": "ready"})
 
 
 # ---- Staff accounts (admins) ----

@@ -41,8 +41,9 @@ SECURITY_HEADERS = {
     # Pages show patients' words: no copy in the browser's or a proxy's cache.
     "Cache-Control": "no-store",
 }
-# Reachable without logging in: the login page (GET shows it, POST logs in), the stylesheet, the health check.
-PUBLIC_RESOURCES = frozenset({"/login", "/healthz", "/static"})
+# Reachable without logging in: the login page (GET shows it, POST logs in), the stylesheet, the health and
+# readiness checks.
+PUBLIC_RESOURCES = frozenset({"/login", "/healthz", "/readyz", "/static"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"

@@ -25,7 +25,7 @@ import aiohttp
 from sqlalchemy.engine import Engine
 from yarl import URL
 
-from clinic_assistant import settings
+from clinic_assistant import logs, settings
 from clinic_assistant.delivery.signing import signed_headers
 from clinic_assistant.store.consultations import OutboxEntry, due_deliveries, mark_attempt_failed, mark_delivered
 from clinic_assistant.store.db import StoreUnavailable, engine_for
@@ -170,7 +170,7 @@ def main() -> None:
     target = URL(url)
     if target.scheme not in ("http", "https") or not target.host:
         sys.exit("CLINIC_WEBHOOK_URL must be an http:// or https:// URL with a host.")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure("delivery")
     if target.scheme == "http" and target.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("CLINIC_WEBHOOK_URL is plain http: contact data would cross the network unencrypted.")
     asyncio.run(_serve(url, secret, target))

@@ -15,23 +15,12 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageList
 
+from clinic_assistant.logs import mask_number
+
 logger = logging.getLogger(__name__)
 
 # Awaited with (to, body, reason) once a message is given up on.
 FailureHook = Callable[[str, str, str], Awaitable[None]]
-
-
-def mask_number(number: str) -> str:
-    """``+15551234567`` -> ``+1******67``: enough to tell numbers apart in logs, not enough to call one.
-
-    The mask has a fixed width, so it does not tell the number's length either.
-    """
-    scheme, colon, address = number.rpartition(":")  # e.g. "whatsapp:+1555..."
-    digits = "".join(char for char in address if char.isdigit())
-    prefix = scheme + colon + ("+" if address.strip().startswith("+") else "")
-    if len(digits) < 5:
-        return f"{prefix}******"  # too short to show any of it safely
-    return f"{prefix}{digits[0]}******{digits[-2:]}"
 
 
 class SmsSender:

@@ -20,9 +20,10 @@ from sqlalchemy.engine import Engine
 from clinic_assistant import settings
 from clinic_assistant.clinic_profile import load_profile
 from clinic_assistant.local_secrets import local_secret
+from clinic_assistant.logs import mask_number
 from clinic_assistant.sms import replies
 from clinic_assistant.sms.keywords import keyword_in
-from clinic_assistant.sms.sender import SmsSender, mask_number
+from clinic_assistant.sms.sender import SmsSender
 from clinic_assistant.sms.text import choice_number, shape_reply
 from clinic_assistant.store import sms as store
 from clinic_assistant.store.db import StoreUnavailable, engine_for

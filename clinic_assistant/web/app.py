@@ -8,7 +8,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from clinic_assistant import settings
+from clinic_assistant import logs, settings
 from clinic_assistant.clinic_profile import load_profile
 from clinic_assistant.web import keys
 from clinic_assistant.web.routes import setup_routes
@@ -62,4 +62,5 @@ def create_app(
 
 def main() -> None:
     """Serve the web app on WEB_HOST:WEB_PORT until stopped."""
+    logs.configure("web")
     web.run_app(create_app(), host=settings.WEB_HOST, port=settings.WEB_PORT, print=None, access_log=None)

@@ -12,6 +12,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 def setup_routes(app: web.Application, widget_dir: Path) -> None:
     app.router.add_get("/", views.demo_page, name="demo")
     app.router.add_get("/healthz", views.health, name="health")
+    app.router.add_get("/readyz", views.ready, name="ready")
     app.router.add_static("/static/", STATIC_DIR, name="static")
     if widget_dir.is_dir():
         app.router.add_static("/widget/", widget_dir, name="widget")

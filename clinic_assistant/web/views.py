@@ -1,4 +1,4 @@
-"""Thin views: each renders a template or answers a health check."""
+"""Thin views: each renders a template or answers a health or readiness check."""
 
 from typing import Any, Dict
 
@@ -15,6 +15,11 @@ async def demo_page(request: web.Request) -> Dict[str, Any]:
 
 async def health(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+async def ready(_: web.Request) -> web.Response:
+    """Ready as soon as it serves: the app needs no other service."""
+    return web.json_response({"status": "ready"})
 
 
 async def widget_not_built(_: web.Request) -> web.Response:
