@@ -26,6 +26,8 @@ from tests.webhook_receiver import WebhookReceiver
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
+    from clinic_assistant.parse_cache import CachingMessageProcessor
+
 TESTS_DIR = Path(__file__).parent
 # Messages per conversation session before it continues in a new one, for the running assistant.
 SESSION_TURN_LIMIT = 4
@@ -59,6 +61,23 @@ def browser() -> Iterator["Browser"]:
 def trained_model() -> Path:
     """Trained once per run; reused as is when no training input changed."""
     return ensure_trained_model()
+
+
+@pytest.fixture(scope="session")
+def nlu_processor(trained_model: Path) -> "CachingMessageProcessor":
+    """The trained model loaded once in this process, as the Rasa server runs it (NLU parses cached)."""
+    from rasa.core.lock_store import InMemoryLockStore
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.domain import Domain
+
+    from clinic_assistant.parse_cache import CachingMessageProcessor
+
+    return CachingMessageProcessor(
+        model_path=trained_model,
+        tracker_store=InMemoryTrackerStore(Domain.empty()),
+        lock_store=InMemoryLockStore(),
+        generator=None,
+    )
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:

@@ -1,8 +1,6 @@
 """The NLU parse cache: a repeated text gets the parse the pipeline gave it, without running the pipeline."""
 
-from pathlib import Path
-
-import pytest
+import uuid
 
 from clinic_assistant.parse_cache import ParseCache
 
@@ -42,23 +40,8 @@ def test_size_zero_keeps_nothing():
     assert cache.get(("yes", True)) is None
 
 
-@pytest.fixture(scope="module")
-def processor(trained_model: Path):
-    from rasa.core.lock_store import InMemoryLockStore
-    from rasa.core.tracker_store import InMemoryTrackerStore
-    from rasa.shared.core.domain import Domain
-
-    from clinic_assistant.parse_cache import CachingMessageProcessor
-
-    return CachingMessageProcessor(
-        model_path=trained_model,
-        tracker_store=InMemoryTrackerStore(Domain.empty()),
-        lock_store=InMemoryLockStore(),
-        generator=None,
-    )
-
-
-async def test_a_repeated_text_gets_the_same_parse_without_the_pipeline(processor, monkeypatch):
+async def test_a_repeated_text_gets_the_same_parse_without_the_pipeline(nlu_processor, monkeypatch):
+    processor = nlu_processor
     from rasa.core.channels.channel import UserMessage
 
     first = [await processor.parse_message(UserMessage(text)) for text in MESSAGES]
@@ -71,5 +54,5 @@ async def test_a_repeated_text_gets_the_same_parse_without_the_pipeline(processo
     assert again == first
     assert runs == [], "every parse came from the cache"
 
-    await processor.parse_message(UserMessage("what causes crps?"))
+    await processor.parse_message(UserMessage(f"what causes crps? {uuid.uuid4().hex}"))
     assert runs == [1], "a new text runs the pipeline"

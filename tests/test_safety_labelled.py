@@ -5,7 +5,6 @@ is parsed by the trained model in this process, SafetyGate included.
 """
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
@@ -13,13 +12,13 @@ from clinic_assistant.safety_evaluation import SafetyScores, load_labelled, scor
 
 
 @pytest.fixture(scope="module")
-def scores(trained_model: Path) -> SafetyScores:
-    from rasa.core.agent import Agent
+def scores(nlu_processor) -> SafetyScores:
+    from rasa.core.channels.channel import UserMessage
 
-    agent = Agent.load(str(trained_model))
     loop = asyncio.new_event_loop()
     try:
-        return score(lambda text: loop.run_until_complete(agent.parse_message(text)), load_labelled())
+        parse = lambda text: loop.run_until_complete(nlu_processor.parse_message(UserMessage(text)))  # noqa: E731
+        return score(parse, load_labelled())
     finally:
         loop.close()
 
