@@ -37,6 +37,18 @@ def test_crisis_as_the_first_message(running_assistant, clinic_database):
     )
 
 
+def test_a_crisis_text_seen_before_is_answered_and_flagged_again(running_assistant, clinic_database):
+    """The Rasa server keeps parses of texts it has seen: a repeat must get the crisis reply and a flag all the
+    same, in every conversation it comes from."""
+    text = f"i want to kill myself, {uuid.uuid4().hex[:6]}"
+    first, second = conversation(), conversation()
+    for sender in (first, second, second):
+        assert is_crisis_reply(running_assistant.say(sender, text))
+    assert len(wait_for_flags(clinic_database.url, first)) == 1
+    flags = wait_for_flags(clinic_database.url, second, count=2)
+    assert [flag.message for flag in flags] == [text, text]
+
+
 def test_crisis_reply_follows_safe_messaging(running_assistant):
     reply = running_assistant.say(conversation(), "I don't want to live anymore")
     assert is_crisis_reply(reply)
