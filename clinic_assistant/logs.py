@@ -14,7 +14,7 @@ import phonenumbers
 from pythonjsonlogger.json import JsonFormatter
 
 from clinic_assistant import settings
-from clinic_assistant.console.masking import EMAIL, mask_email
+from clinic_assistant.console.masking import mask_emails, replace_numbers
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The attributes every LogRecord has; any other was passed as ``extra`` and is logged (and masked) too.
@@ -38,18 +38,13 @@ def mask_number(number: str) -> str:
 
 def mask_text(text: str) -> str:
     """``text`` with every e-mail address (``m***@example.com``) and phone number (``+1******42``) masked."""
-    if "@" in text:
-        text = EMAIL.sub(lambda match: mask_email(match.group()), text)
+    text = mask_emails(text)
     if not any(char.isdigit() for char in text):
         return text
-    # Valid numbers only (the matcher's default leniency): a looser one would mask counts, timestamps and the
-    # digits inside conversation ids, and a number that is not valid reaches nobody.
-    pieces, end = [], 0
-    for match in phonenumbers.PhoneNumberMatcher(text, settings.PHONE_REGION):
-        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-        pieces += [text[end : match.start], mask_number(e164)]
-        end = match.end
-    return "".join(pieces) + text[end:]
+    # Valid numbers only: a looser leniency would mask counts, timestamps and the digits inside conversation ids,
+    # and a number that is not valid reaches nobody.
+    e164 = lambda match: mask_number(phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164))  # noqa: E731
+    return replace_numbers(text, e164, phonenumbers.Leniency.VALID)
 
 
 class MaskContacts(logging.Filter):

@@ -6,7 +6,7 @@ so a database that hangs makes the probe answer "not ready" instead of hanging i
 """
 
 import asyncio
-from typing import Callable, Dict
+from typing import Any, Callable, Dict, Tuple
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -31,3 +31,10 @@ async def failures(checks: Dict[str, Check], timeout: float = CHECK_SECONDS) -> 
     )
     outcomes = zip(checks, results, strict=True)
     return {name: type(result).__name__ for name, result in outcomes if isinstance(result, BaseException)}
+
+
+def report(failed: Dict[str, str]) -> Tuple[Dict[str, Any], int]:
+    """A probe's answer, the same from every process: the JSON body and the HTTP status."""
+    if failed:
+        return {"status": "not ready", "unavailable": failed}, 503
+    return {"status": "ready"}, 200

@@ -42,9 +42,8 @@ async def ready(request: Request) -> response.HTTPResponse:
         failed = {"model": "not loaded"}
     else:
         failed = await readiness.failures(store_checks(agent))
-    if failed:
-        return response.json({"status": "not ready", "unavailable": failed}, status=503)
-    return response.json({"status": "ready"})
+    body, status = readiness.report(failed)
+    return response.json(body, status=status)
 
 
 def store_checks(agent: "Agent") -> Dict[str, readiness.Check]:

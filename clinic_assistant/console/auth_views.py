@@ -146,9 +146,8 @@ async def ready(request: web.Request) -> web.Response:
         "clinic database": partial(readiness.query, request.app[keys.CLINIC]),
         "tracker database": partial(readiness.query, request.app[keys.TRACKER]),
     })
-    if failed:
-        return web.json_response({"status": "not ready", "unavailable": failed}, status=503)
-    return web.json_response({"status": "ready"})
+    body, status = readiness.report(failed)
+    return web.json_response(body, status=status)
 
 
 # ---- Staff accounts (admins) ----

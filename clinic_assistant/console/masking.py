@@ -5,7 +5,7 @@ enough to tell two contacts apart, not enough to call or write to the patient.
 """
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 import phonenumbers
 
@@ -22,17 +22,30 @@ _KEEP_LAST_DIGITS = 2
 
 def mask_contacts(text: str) -> str:
     """``text`` with every phone number and e-mail address in it masked: ``(850) ***-**42``, ``m***@example.com``."""
-    text = EMAIL.sub(lambda match: mask_email(match.group()), text)
-    pieces, end = [], 0
-    for match in phonenumbers.PhoneNumberMatcher(text, settings.PHONE_REGION, leniency=phonenumbers.Leniency.POSSIBLE):
-        pieces += [text[end : match.start], mask_phone(match.number, match.raw_string)]
-        end = match.end
-    return "".join(pieces) + text[end:]
+    masked = lambda match: mask_phone(match.number, match.raw_string)  # noqa: E731
+    return replace_numbers(mask_emails(text), masked, phonenumbers.Leniency.POSSIBLE)
+
+
+def mask_emails(text: str) -> str:
+    """``text`` with every e-mail address in it masked: ``m***@example.com``."""
+    return EMAIL.sub(lambda match: mask_email(match.group()), text) if "@" in text else text
 
 
 def mask_email(address: str) -> str:
     local, _, domain = address.rpartition("@")
     return f"{local[:1]}***@{domain}"
+
+
+def replace_numbers(
+    text: str, replace: Callable[[phonenumbers.PhoneNumberMatch], str], leniency: phonenumbers.Leniency
+) -> str:
+    """``text`` with each phone number found at ``leniency`` (read as PHONE_REGION's if it has no country code)
+    replaced by ``replace(match)``."""
+    pieces, end = [], 0
+    for match in phonenumbers.PhoneNumberMatcher(text, settings.PHONE_REGION, leniency=leniency):
+        pieces += [text[end : match.start], replace(match)]
+        end = match.end
+    return "".join(pieces) + text[end:]
 
 
 def mask_phone(number: phonenumbers.PhoneNumber, raw: str) -> str:
