@@ -6,7 +6,7 @@ so it goes out even when this server or the clinic database is down.
 
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -22,15 +22,21 @@ def recorder() -> BackgroundRecorder:
     return BackgroundRecorder(settings.CLINIC_DATABASE_URL, settings.RECORD_SPOOL_PATH)
 
 
-def flag_of(tracker: Tracker) -> Flag:
-    """The flag for the conversation's latest message."""
+def flag_of(tracker: Tracker) -> Optional[Flag]:
+    """The flag for the conversation's latest message, if the safety layer found a risk in it.
+
+    Only the safety layer's reading counts: an intent alone (a trusted integration's "/crisis") gets the reply
+    but never a flag, so nothing but the safety layer can put a conversation at the top of the staff queue.
+    """
     parse = tracker.latest_message or {}
-    safety = parse.get("safety") or {}
+    safety = parse.get("safety")
+    if not safety:
+        return None
     return Flag(
         conversation_id=tracker.sender_id,
         channel=tracker.get_latest_input_channel() or "unknown",
-        kind=safety.get("kind") or (parse.get("intent") or {}).get("name"),
-        detected_by=safety.get("detected_by") or "model",
+        kind=safety["kind"],
+        detected_by=safety["detected_by"],
         message=parse.get("text") or "",
         flagged_at=datetime.now(timezone.utc),
     )
@@ -45,5 +51,7 @@ class ActionFlagConversation(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
-        recorder().submit(flag_of(tracker))
+        flag = flag_of(tracker)
+        if flag is not None:
+            recorder().submit(flag)
         return []

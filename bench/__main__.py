@@ -3,8 +3,10 @@
 For this assistant and, on the same machine in the same run, a ``rasa init``
 bot: training time (empty cache), held-out NLU scores, REST latency and
 throughput at 1 and 8 concurrent conversations, and server RSS after load.
-Then the staff console with 100,000 conversations (bench/console.py) and the
-production shape: SQLite, PostgreSQL + Redis, two Rasa processes (bench/scale.py).
+Then the staff console with 100,000 conversations (bench/console.py), the
+production shape: SQLite, PostgreSQL + Redis, two Rasa processes (bench/scale.py),
+and the run command's supervisor: its RSS and each process's time from SIGKILL to
+answering again (bench/restarts.py).
 """
 
 import asyncio
@@ -20,6 +22,7 @@ from typing import Dict
 from bench.console import console_figures, print_console
 from bench.load import LoadResult, run_load
 from bench.memory import rss_mb
+from bench.restarts import print_restarts, restart_figures
 from bench.safety import print_safety, safety_figures
 from bench.scale import print_scale, scale_figures
 from clinic_assistant import settings
@@ -107,6 +110,7 @@ def main() -> None:
     baseline = bench_rasa_init(project, init_model)
     console = console_figures()
     scale = scale_figures(model)
+    restarts = restart_figures()
     report = {
         "cpu_count": os.cpu_count(),
         "nlu": {k: v for k, v in vars(scores).items() if k != "report_dir"},
@@ -116,6 +120,7 @@ def main() -> None:
         "rasa_init": baseline,
         "console": console,
         "scale": scale,
+        "restarts": restarts,
     }
     (WORK / "results.json").write_text(json.dumps(report, indent=2))
     print_report(report)
@@ -141,6 +146,7 @@ def print_report(report: dict) -> None:
         print(f"Throughput ratio clinic / rasa init at {concurrency}: {ours / base:.2f}x")
     print_console(report["console"])
     print_scale(report["scale"])
+    print_restarts(report["restarts"])
 
 
 if __name__ == "__main__":

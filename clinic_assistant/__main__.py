@@ -4,63 +4,83 @@ Commands: run, train, shell, spacy-model, migrate, web, deliver, requests, conso
 """
 
 import argparse
-import signal
+import logging
+import os
 import subprocess
 import sys
-import time
+from typing import Callable, Dict, List, Optional
 
-from clinic_assistant import admin, settings, staff_cli
-from clinic_assistant.delivery import worker
-from clinic_assistant.processes import assistant, process_environment
-from clinic_assistant.store.db import StoreUnavailable
-from clinic_assistant.store.schema import upgrade
+from clinic_assistant import settings
+from clinic_assistant.processes import assistant, process_environment, service_specs
+from clinic_assistant.supervisor import StopSignals, Supervisor, run_once
 
-# Rasa and spaCy (seconds to import, TensorFlow included) are imported only by the commands that use
-# them, so the delivery worker and the staff's `requests` commands start at once and stay small.
+# Each command imports what it needs when it runs, so Rasa and spaCy (seconds to import, TensorFlow included),
+# SQLAlchemy and Alembic stay out of the run command's supervisor, which only starts and watches processes, and
+# the delivery worker and the staff's `requests` commands start at once and stay small.
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+logger = logging.getLogger("clinic_assistant.run")
 
 
-def _stop_on_sigterm() -> None:
-    """Treat SIGTERM (a supervisor stopping us) like Ctrl-C, so the servers stop too."""
-    signal.signal(signal.SIGTERM, _interrupt)
+def migrate_clinic_database() -> bool:
+    """Bring the clinic database to the newest schema; False (and why, on stderr) while it is unreachable."""
+    from clinic_assistant.store.db import StoreUnavailable
+    from clinic_assistant.store.schema import upgrade
 
-
-def migrate_clinic_database() -> None:
-    """Bring the clinic database to the newest schema; the assistant runs without it."""
     try:
         upgrade(settings.CLINIC_DATABASE_URL)
     except StoreUnavailable as error:
-        # Crisis replies never need it; flags wait in the spool until it is back.
-        print(f"Clinic database unavailable, starting anyway: {error}", file=sys.stderr, flush=True)
+        print(f"Clinic database unavailable: {error}", file=sys.stderr, flush=True)
+        return False
+    return True
+
+
+def migrate(_: argparse.Namespace) -> None:
+    """Bring the clinic database to the newest schema (exit status 75 while it is unreachable)."""
+    if not migrate_clinic_database():
+        sys.exit(os.EX_TEMPFAIL)
 
 
 def run(_: argparse.Namespace) -> None:
-    """Train if needed, then serve REST on RASA_PORT and actions on ACTIONS_PORT."""
-    from clinic_assistant.training import ensure_trained_model
+    """Train if needed and migrate (each in a child process), then serve, restarting any process that crashes."""
+    from clinic_assistant import logs
+    from clinic_assistant.training import model_path
 
-    _stop_on_sigterm()
-    model = ensure_trained_model()
+    logs.configure("supervisor")
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
-    migrate_clinic_database()
-    with assistant(model, web_port=settings.WEB_PORT, console_port=settings.CONSOLE_PORT) as services:
-        print(
-            f"Assistant ready: demo page with the chat widget at http://{settings.WEB_HOST}:{settings.WEB_PORT}/, "
-            f"staff console at http://{settings.CONSOLE_HOST}:{settings.CONSOLE_PORT}/ "
-            "(`python -m clinic_assistant staff create NAME --role admin` makes an account), "
-            f"REST at http://{settings.RASA_HOST}:{settings.RASA_PORT}/webhooks/rest/webhook (Ctrl-C stops it)",
-            flush=True,
-        )
-        try:
-            while all(s.process.poll() is None for s in services.values()):
-                time.sleep(1)
-        except KeyboardInterrupt:
-            print("Stopping...", flush=True)
-        else:
-            stopped = [s.name for s in services.values() if s.process.poll() is not None]
-            sys.exit(f"Stopped unexpectedly: {', '.join(stopped)}")
+    with StopSignals() as signals:
+        problem = _prepare(signals)
+        if problem is not None:
+            sys.exit(problem or 0)
+        specs = service_specs(model_path(), web_port=settings.WEB_PORT, console_port=settings.CONSOLE_PORT)
+        sys.exit(Supervisor(specs).serve(signals, _ready_message()))
+
+
+def _prepare(signals: StopSignals) -> Optional[str]:
+    """Train and migrate in child processes: None when done, else why not ("" when a stop signal came)."""
+    command = [sys.executable, "-m", "clinic_assistant"]
+    trained = run_once("training", [*command, "train"], signals)
+    if trained is None:
+        return ""
+    if trained != 0:
+        return f"Training failed (exit code {trained})"
+    migrated = run_once("migration", [*command, "migrate"], signals)
+    if migrated is None:
+        return ""
+    if migrated == os.EX_TEMPFAIL:
+        # Crisis replies never need it; flags wait in the spool until it is back.
+        logger.warning("Clinic database unavailable: starting anyway")
+    elif migrated != 0:
+        return f"Clinic database migration failed (exit code {migrated})"
+    return None
+
+
+def _ready_message() -> str:
+    return (
+        f"Assistant ready: demo page with the chat widget at http://{settings.WEB_HOST}:{settings.WEB_PORT}/, "
+        f"staff console at http://{settings.CONSOLE_HOST}:{settings.CONSOLE_PORT}/ "
+        "(`python -m clinic_assistant staff create NAME --role admin` makes an account), "
+        f"REST at http://{settings.RASA_HOST}:{settings.RASA_PORT}/webhooks/rest/webhook (Ctrl-C stops it)"
+    )
 
 
 def shell(_: argparse.Namespace) -> None:
@@ -110,7 +130,40 @@ def retention(args: argparse.Namespace) -> None:
     command(args.days)
 
 
+def deliver(_: argparse.Namespace) -> None:
+    """Deliver consultation requests to CLINIC_WEBHOOK_URL until SIGINT or SIGTERM."""
+    from clinic_assistant.delivery import worker
+
+    worker.main()
+
+
+def requests_command(argv: List[str]) -> None:
+    """Consultation requests: list, show, mark-contacted, retry."""
+    from clinic_assistant import admin
+
+    parser = argparse.ArgumentParser(prog="clinic_assistant requests", description=requests_command.__doc__)
+    admin.add_commands(parser)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+def staff_command(argv: List[str]) -> None:
+    """Console accounts: create, list, set-role, deactivate."""
+    from clinic_assistant import staff_cli
+
+    staff_cli.main(argv)
+
+
+# Commands with subcommands of their own, which parse the rest of the command line themselves: building their
+# parsers imports the clinic database's modules, which the other commands don't need.
+DELEGATED: Dict[str, Callable[[List[str]], None]] = {"requests": requests_command, "staff": staff_command}
+
+
 def main() -> None:
+    argv = sys.argv[1:]
+    if argv and argv[0] in DELEGATED:
+        DELEGATED[argv[0]](argv[1:])
+        return
     parser = argparse.ArgumentParser(prog="clinic_assistant")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help=run.__doc__).set_defaults(func=run)
@@ -118,18 +171,16 @@ def main() -> None:
     commands.add_parser("train", help=train.__doc__).set_defaults(func=train)
     commands.choices["train"].add_argument("--force", action="store_true")
     commands.add_parser("spacy-model", help=spacy_model.__doc__).set_defaults(func=spacy_model)
-    commands.add_parser("migrate", help="Bring the clinic database to the newest schema").set_defaults(
-        func=lambda _: upgrade(settings.CLINIC_DATABASE_URL)
-    )
+    commands.add_parser("migrate", help=migrate.__doc__).set_defaults(func=migrate)
     commands.add_parser("web", help=serve_web.__doc__).set_defaults(func=serve_web)
-    commands.add_parser("deliver", help=worker.main.__doc__).set_defaults(func=lambda _: worker.main())
-    admin.add_commands(commands.add_parser("requests", help="Consultation requests: list, show, mark-contacted, retry"))
+    commands.add_parser("deliver", help=deliver.__doc__).set_defaults(func=deliver)
+    for name, command in DELEGATED.items():
+        commands.add_parser(name, help=command.__doc__, add_help=False)  # listed here, parsed by ``command``
     commands.add_parser("console", help=serve_console.__doc__).set_defaults(func=serve_console)
-    staff_cli.add_commands(commands.add_parser("staff", help="Console accounts: create, list, set-role, deactivate"))
     retention_parser = commands.add_parser("retention", help=retention.__doc__)
     retention_parser.add_argument("--days", type=int, help="instead of RETENTION_DAYS")
     retention_parser.set_defaults(func=retention)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.func(args)
 
 

@@ -37,7 +37,8 @@ def mask_number(number: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """``text`` with every e-mail address (``m***@example.com``) and phone number (``+1******42``) masked."""
+    """``text`` with every e-mail address (``m***@example.com``), written out too ("maria (at) example (dot) com"),
+    and phone number (``+1******42``), run into more digits too ("8505550142123"), masked."""
     text = mask_emails(text)
     if not any(char.isdigit() for char in text):
         return text

@@ -73,6 +73,14 @@ DELIVERY_BACKOFF_BASE = float(_env("DELIVERY_BACKOFF_BASE", "2"))
 # ...but never more than this many seconds, so a clinic back online gets its requests soon.
 DELIVERY_BACKOFF_MAX = float(_env("DELIVERY_BACKOFF_MAX", "300"))
 
+# The REST channel is for the clinic's trusted integrations: every request carries
+# "Authorization: Bearer <REST_API_TOKEN>". A secret, so from the environment; for local runs
+# one is generated once into var/rest-api-token.
+REST_API_TOKEN = os.environ.get("REST_API_TOKEN") or None
+# Messages a minute one REST conversation, and one client address, may send (0: no limit).
+REST_MAX_MESSAGES_PER_MINUTE = int(_env("REST_MAX_MESSAGES_PER_MINUTE", "30"))
+REST_MAX_MESSAGES_PER_ADDRESS_PER_MINUTE = int(_env("REST_MAX_MESSAGES_PER_ADDRESS_PER_MINUTE", "1800"))
+
 # The project's web app: the demo page and the widget's files.
 WEB_HOST = _env("WEB_HOST", "127.0.0.1")
 WEB_PORT = int(_env("WEB_PORT", "8080"))
@@ -85,6 +93,14 @@ WIDGET_ALLOWED_ORIGINS = [o.strip() for o in _env(
 ).split(",") if o.strip()]
 WIDGET_SESSION_SECRET = os.environ.get("WIDGET_SESSION_SECRET")
 WIDGET_MAX_MESSAGES_PER_MINUTE = int(_env("WIDGET_MAX_MESSAGES_PER_MINUTE", "20"))
+# Per client address, across its conversations and reconnects: messages, new conversations and connections a
+# minute (a household or a waiting room shares one address, so these are well above one visitor's pace).
+WIDGET_MAX_MESSAGES_PER_ADDRESS_PER_MINUTE = int(_env("WIDGET_MAX_MESSAGES_PER_ADDRESS_PER_MINUTE", "60"))
+WIDGET_MAX_SESSIONS_PER_ADDRESS_PER_MINUTE = int(_env("WIDGET_MAX_SESSIONS_PER_ADDRESS_PER_MINUTE", "20"))
+WIDGET_MAX_CONNECTIONS_PER_ADDRESS_PER_MINUTE = int(_env("WIDGET_MAX_CONNECTIONS_PER_ADDRESS_PER_MINUTE", "60"))
+# A widget session token resumes its conversation only if the conversation was active this many hours ago or
+# later; "Clear chat" revokes the old token at once.
+WIDGET_SESSION_IDLE_HOURS = float(_env("WIDGET_SESSION_IDLE_HOURS", "24"))
 # Where browsers reach the Rasa server (its public URL behind a proxy); the widget connects there.
 WIDGET_SERVER_URL = _env("WIDGET_SERVER_URL", f"http://{RASA_HOST}:{RASA_PORT}")
 # The widget's built script and stylesheet (npm, make setup).
@@ -104,12 +120,35 @@ SMS_WEBHOOK_PUBLIC_URL = os.environ.get("SMS_WEBHOOK_PUBLIC_URL") or None
 SMS_MAX_SEGMENTS = int(_env("SMS_MAX_SEGMENTS", "4"))
 # Tries per reply before it is recorded as undelivered for staff.
 SMS_SEND_ATTEMPTS = int(_env("SMS_SEND_ATTEMPTS", "3"))
+# A text whose turn failed (or whose process died) is tried again after this many seconds, doubling, up to
+# SMS_TURN_ATTEMPTS tries in all; it stays listed for staff in the console until it is answered.
+SMS_RETRY_SECONDS = float(_env("SMS_RETRY_SECONDS", "30"))
+SMS_TURN_ATTEMPTS = int(_env("SMS_TURN_ATTEMPTS", "5"))
+# A process handling a text for longer than this is taken to have died, and another may handle it.
+SMS_CLAIM_LEASE_SECONDS = float(_env("SMS_CLAIM_LEASE_SECONDS", "120"))
 # Keys texting numbers to conversation ids (so numbers stay out of ids and logs); from the
 # environment, else generated once into var/.
 SMS_CONVERSATION_SECRET = os.environ.get("SMS_CONVERSATION_SECRET")
 
 # Phone numbers typed without a country code are read as this country's.
 PHONE_REGION = _env("CLINIC_PHONE_REGION", "US")
+
+# ---- The run command's supervisor (clinic_assistant/supervisor.py) ----
+# A process that exits is started again after SUPERVISOR_BACKOFF_INITIAL seconds, a wait that doubles with each
+# crash in a row up to SUPERVISOR_BACKOFF_MAX; one that ran SUPERVISOR_HEALTHY_SECONDS before crashing waits the
+# initial time again.
+SUPERVISOR_BACKOFF_INITIAL = float(_env("SUPERVISOR_BACKOFF_INITIAL", "1"))
+SUPERVISOR_BACKOFF_MAX = float(_env("SUPERVISOR_BACKOFF_MAX", "30"))
+SUPERVISOR_HEALTHY_SECONDS = float(_env("SUPERVISOR_HEALTHY_SECONDS", "60"))
+# More than SUPERVISOR_CRASH_LIMIT crashes within SUPERVISOR_CRASH_WINDOW seconds: that process is given up on
+# (restarting it again would only hide a fault); the others keep serving.
+SUPERVISOR_CRASH_LIMIT = int(_env("SUPERVISOR_CRASH_LIMIT", "5"))
+SUPERVISOR_CRASH_WINDOW = float(_env("SUPERVISOR_CRASH_WINDOW", "300"))
+# Seconds the processes get to finish after SIGTERM before SIGKILL: keeps a whole stop under 10 s.
+SUPERVISOR_STOP_GRACE = float(_env("SUPERVISOR_STOP_GRACE", "6"))
+# Where the supervisor writes each process's name, pid, state and restarts (JSON), rewritten on every change.
+SUPERVISOR_STATUS_PATH = _path("SUPERVISOR_STATUS_FILE", VAR_DIR / "supervisor.json")
+# ---- end of the supervisor's settings ----
 
 # How every process logs to standard output (clinic_assistant/logs.py): "text", one readable line per event, for
 # local runs; "json", one JSON object per line, where a platform collects the logs (production).
@@ -124,9 +163,18 @@ CONSOLE_SESSION_KEY = os.environ.get("CONSOLE_SESSION_KEY") or None
 CONSOLE_IDLE_MINUTES = int(_env("CONSOLE_IDLE_MINUTES", "15"))
 # Send the session cookie over HTTPS only: set it when the console is served behind TLS.
 CONSOLE_SECURE_COOKIE = _env("CONSOLE_SECURE_COOKIE", "") not in ("", "0", "false")
-# This many failed logins in a row lock the account for CONSOLE_LOCKOUT_MINUTES.
+# ---- Console login throttling (clinic_assistant/console/security.py, LoginBackoff) ----
+# Failed logins are counted per username *and* client address, never per account alone, so failures from one
+# address cannot keep staff out from another (each address also gets 20 tries per 5 minutes, whatever the
+# usernames). After CONSOLE_LOGIN_ATTEMPTS failures in a row, each further try of that username from that address
+# waits CONSOLE_LOGIN_BACKOFF_BASE ** k seconds (k = failures beyond the free ones), at most
+# CONSOLE_LOGIN_BACKOFF_MAX_SECONDS. A success, or CONSOLE_LOGIN_BACKOFF_RESET_MINUTES without a failure, starts
+# the count again.
 CONSOLE_LOGIN_ATTEMPTS = int(_env("CONSOLE_LOGIN_ATTEMPTS", "5"))
-CONSOLE_LOCKOUT_MINUTES = int(_env("CONSOLE_LOCKOUT_MINUTES", "15"))
+CONSOLE_LOGIN_BACKOFF_BASE = float(_env("CONSOLE_LOGIN_BACKOFF_BASE", "2"))
+CONSOLE_LOGIN_BACKOFF_MAX_SECONDS = float(_env("CONSOLE_LOGIN_BACKOFF_MAX_SECONDS", "900"))
+CONSOLE_LOGIN_BACKOFF_RESET_MINUTES = float(_env("CONSOLE_LOGIN_BACKOFF_RESET_MINUTES", "60"))
+# ---- end of the console login throttling settings ----
 # Seconds between two looks of the console's indexer for new tracker events, flags and requests.
 CONSOLE_INDEX_SECONDS = float(_env("CONSOLE_INDEX_SECONDS", "2"))
 # Conversations quiet for more days than this are deleted by `python -m clinic_assistant retention`
@@ -140,6 +188,8 @@ REQUIRE_SERVICES = _env("CLINIC_REQUIRE_SERVICES", "") not in ("", "0", "false")
 TEST_CHROMIUM = _env("CLINIC_TEST_CHROMIUM", "/usr/bin/chromium")
 # A Redis database the scaling tests may use as Rasa's lock store.
 TEST_REDIS_URL = _env("CLINIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
+# Examples per channel in the fuzz tests (make bench runs more).
+TEST_FUZZ_EXAMPLES = int(_env("CLINIC_TEST_FUZZ_EXAMPLES", "200"))
 TEST_POSTGRES_URL = _env("CLINIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

@@ -4,7 +4,7 @@
     python -m clinic_assistant staff list
     python -m clinic_assistant staff set-role USERNAME admin|reviewer
     python -m clinic_assistant staff deactivate USERNAME
-    python -m clinic_assistant staff activate USERNAME          # also unlocks a locked account
+    python -m clinic_assistant staff activate USERNAME
     python -m clinic_assistant staff set-password USERNAME [--password-stdin]
 
 Passwords are asked twice (not echoed), or read as one line from stdin with --password-stdin.
@@ -44,7 +44,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     role.set_defaults(func=_on_database(set_role_command))
     for name, help_text in (
         ("deactivate", "Stop an account from logging in (its sessions end at once)"),
-        ("activate", "Let a deactivated account log in again; also unlocks a locked one"),
+        ("activate", "Let a deactivated account log in again"),
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("username")
@@ -137,8 +137,6 @@ def table(users: List[staff.StaffUser], now: datetime) -> str:
 def _status(user: staff.StaffUser, now: datetime) -> str:
     if not user.active:
         return "deactivated"
-    if user.locked_until and user.locked_until > now:
-        return f"locked until {_time(user.locked_until)}"
     return "active"
 
 

@@ -11,12 +11,17 @@ message. Nothing is deleted, so transcripts keep every message.
 A continuation has no visitor message yet, which is what Rasa's session expiry looks at; so the time of
 the last visitor message is carried in the marker, and a continuation older than the session expiry is
 ended on loading, so the next message starts a fresh session as it would have without the continuation.
+
+Rasa's ``session_scope`` turns any ``ValueError`` raised while a session is open (a text SQLAlchemy cannot
+encode, for one) into a message about a missing PostgreSQL schema and exits the whole server. Here the schema
+is checked once, when the store is created, and an error during a query is the caller's to handle.
 """
 
 import time
-from typing import Any, List, Optional
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import SQLTrackerStore, ensure_schema_exists
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -28,8 +33,12 @@ from rasa.shared.core.events import (
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.utils.cli import print_error_and_exit
 
 from clinic_assistant import settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # The marker's metadata: when the visitor last wrote before the continuation (seconds since the epoch).
 LAST_MESSAGE_AT = "continues_after_message_at"
@@ -39,6 +48,22 @@ class BoundedSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, turn_limit: Optional[int] = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.turn_limit = settings.SESSION_TURN_LIMIT if turn_limit is None else int(turn_limit)
+        session = self.sessionmaker()
+        try:
+            ensure_schema_exists(session)
+        except ValueError as missing:  # reported once, at start-up, as Rasa would
+            print_error_and_exit(f"PostgreSQL schema '{missing}' (POSTGRESQL_SCHEMA) does not exist: create it.")
+        finally:
+            session.close()
+
+    @contextmanager
+    def session_scope(self) -> Iterator["Session"]:
+        """A session that is always closed; errors propagate to the turn that caused them."""
+        session = self.sessionmaker()
+        try:
+            yield session
+        finally:
+            session.close()
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         if self.turn_limit > 0 and _turn_ended(tracker) and _messages_in_session(tracker) >= self.turn_limit:

@@ -8,13 +8,11 @@ command and the tests start at once when nothing changed.
 import hashlib
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Iterable
 
-import rasa
-
 from clinic_assistant import settings
-from clinic_assistant.nlp.build_model import ensure_model
 from clinic_assistant.processes import process_environment
 
 TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "clinic_assistant/nlp")
@@ -30,7 +28,9 @@ def _files(paths: Iterable[str]) -> Iterable[Path]:
 
 
 def inputs_digest() -> str:
-    digest = hashlib.sha256(rasa.__version__.encode())
+    # Rasa's version from its package metadata: importing rasa (TensorFlow included) costs seconds and 600 MB,
+    # and the run command's supervisor reads the model's path from here.
+    digest = hashlib.sha256(version("rasa").encode())
     for path in _files(TRAINING_INPUTS):
         digest.update(str(path.relative_to(settings.PROJECT_DIR)).encode())
         digest.update(path.read_bytes())
@@ -43,6 +43,8 @@ def model_path() -> Path:
 
 def ensure_trained_model(force: bool = False) -> Path:
     """Return the model, training it first if it is missing or stale."""
+    from clinic_assistant.nlp.build_model import ensure_model  # spaCy: only when training may be needed
+
     ensure_model()
     model = model_path()
     stamp = model.with_suffix(".digest")

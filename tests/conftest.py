@@ -1,5 +1,6 @@
 """Shared fixtures: one trained model per run, one running assistant per run."""
 
+import hashlib
 import json
 import secrets
 import sqlite3
@@ -26,11 +27,21 @@ from tests.webhook_receiver import WebhookReceiver
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-    from clinic_assistant.parse_cache import CachingMessageProcessor
+    from clinic_assistant.message_processor import ClinicMessageProcessor
 
 TESTS_DIR = Path(__file__).parent
 # Messages per conversation session before it continues in a new one, for the running assistant.
 SESSION_TURN_LIMIT = 4
+# The running assistant's REST credential, and the limits its tests reach on purpose.
+REST_TOKEN = secrets.token_urlsafe(24)
+TEST_LIMITS = {
+    "REST_MAX_MESSAGES_PER_MINUTE": "30",
+    "REST_MAX_MESSAGES_PER_ADDRESS_PER_MINUTE": "40",
+    "WIDGET_MAX_MESSAGES_PER_MINUTE": "20",
+    "WIDGET_MAX_MESSAGES_PER_ADDRESS_PER_MINUTE": "120",
+    "WIDGET_MAX_SESSIONS_PER_ADDRESS_PER_MINUTE": "60",
+    "WIDGET_MAX_CONNECTIONS_PER_ADDRESS_PER_MINUTE": "60",
+}
 # The one-line notice that opens every conversation.
 NOTICE = " ".join(
     yaml.safe_load((PROJECT_DIR / "domain.yml").read_text())["responses"]["utter_notice"][0]["text"].split()
@@ -64,15 +75,15 @@ def trained_model() -> Path:
 
 
 @pytest.fixture(scope="session")
-def nlu_processor(trained_model: Path) -> "CachingMessageProcessor":
+def nlu_processor(trained_model: Path) -> "ClinicMessageProcessor":
     """The trained model loaded once in this process, as the Rasa server runs it (NLU parses cached)."""
     from rasa.core.lock_store import InMemoryLockStore
     from rasa.core.tracker_store import InMemoryTrackerStore
     from rasa.shared.core.domain import Domain
 
-    from clinic_assistant.parse_cache import CachingMessageProcessor
+    from clinic_assistant.message_processor import ClinicMessageProcessor
 
-    return CachingMessageProcessor(
+    return ClinicMessageProcessor(
         model_path=trained_model,
         tracker_store=InMemoryTrackerStore(Domain.empty()),
         lock_store=InMemoryLockStore(),
@@ -92,7 +103,7 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "con
 
 
 class RestClient:
-    """Talks to the assistant's REST channel the way an integration would."""
+    """Talks to the assistant's REST channel the way an integration would (with its bearer token)."""
 
     def __init__(
         self,
@@ -102,9 +113,11 @@ class RestClient:
         tracker_db: Path,
         work_dir: Path,
         services: Dict[str, Service],
+        token: str,
     ) -> None:
         self.base_url = base_url
         self.url = f"{base_url}/webhooks/rest/webhook"
+        self.token = token
         self.web_url = web_url  # the demo page with the widget; the only origin the widget channel allows
         self.console_url = console_url  # the staff console, reading this assistant's tracker and clinic database
         self.tracker_db = tracker_db
@@ -128,16 +141,31 @@ class RestClient:
     def log(self, service: str) -> str:
         return (self.work_dir / f"{service}.log").read_text(errors="replace")
 
+    @staticmethod
+    def conversation(sender: str) -> str:
+        """The conversation id a REST sender's messages are kept under (REST has its own namespace)."""
+        return f"rest-{sender}"
+
     def user_events(self, sender: str) -> List[dict]:
-        """What Rasa's tracker store recorded of this conversation's user turns."""
+        """What Rasa's tracker store recorded of this REST sender's user turns."""
+        return self.conversation_events(self.conversation(sender), "user")
+
+    def conversation_events(self, conversation_id: str, type_name: str) -> List[dict]:
+        """The events of one type that Rasa's tracker store recorded of any channel's conversation."""
         with sqlite3.connect(self.tracker_db) as db:
-            rows = db.execute(
-                "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id", (sender,)
-            ).fetchall()
+            query = "SELECT data FROM events WHERE sender_id = ? AND type_name = ? ORDER BY id"
+            rows = db.execute(query, (conversation_id, type_name)).fetchall()
         return [json.loads(row[0]) for row in rows]
 
-    def post_raw(self, body: bytes, content_type: str = "application/json") -> "tuple[int, bytes]":
-        request = urllib.request.Request(self.url, data=body, headers={"Content-Type": content_type})
+    def post_raw(
+        self, body: bytes, content_type: str = "application/json", headers: Optional[Dict[str, str]] = None,
+        address: Optional[str] = None,
+    ) -> "tuple[int, bytes]":
+        """POST to the REST channel with the token, from ``address`` (as a proxy in front would forward it)."""
+        sent = {"Content-Type": content_type, "Authorization": f"Bearer {self.token}", **(headers or {})}
+        if address:
+            sent["X-Forwarded-For"] = address
+        request = urllib.request.Request(self.url, data=body, headers=sent)
         try:
             with urllib.request.urlopen(request, timeout=60) as reply:
                 return reply.status, reply.read()
@@ -145,9 +173,12 @@ class RestClient:
             return error.code, error.read()
 
     def send(self, sender: str, text: str) -> List[dict]:
-        status, body = self.post_raw(json.dumps({"sender": sender, "message": text}).encode())
-        assert status == 200, body
-        return json.loads(body)
+        # Each conversation from its own address, as visitors' integrations would be: only the tests of the
+        # per-address limit share one.
+        body = json.dumps({"sender": sender, "message": text}).encode()
+        status, reply = self.post_raw(body, address=address_of(sender))
+        assert status == 200, reply
+        return json.loads(reply)
 
     def replies(self, sender: str, text: str) -> List[dict]:
         """The assistant's reply messages, without the notice that opens every conversation."""
@@ -157,6 +188,12 @@ class RestClient:
         """The assistant's reply texts to one message, joined; without the notice
         that opens every conversation (tests of the notice use ``send``)."""
         return "\n".join(m.get("text", "") for m in self.replies(sender, text))
+
+
+def address_of(name: str) -> str:
+    """A client address of the documentation range (RFC 5737) for ``name``, the same for the same name."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return f"198.51.{digest[0]}.{digest[1] or 1}"
 
 
 @dataclass
@@ -262,8 +299,14 @@ def running_assistant(
         # Two segments, so that an ordinary first answer (notice included) has to be split.
         "SMS_MAX_SEGMENTS": str(sms_account.max_segments),
         "SMS_CONVERSATION_SECRET": sms_account.conversation_secret,
+        # A text left by a server that died is taken up again within seconds, not minutes.
+        "SMS_RETRY_SECONDS": "1",
+        "SMS_CLAIM_LEASE_SECONDS": "5",
     }
     env["CONSOLE_INDEX_SECONDS"] = "0.5"
+    # Behind one proxy, as in production: the tests give each conversation its own client address
+    # (X-Forwarded-For), and the limit tests share one on purpose.
+    env.update(REST_API_TOKEN=REST_TOKEN, SANIC_PROXIES_COUNT="1", **TEST_LIMITS)
     # A session continues in a new one after this many messages (20 by default), so that every longer
     # end-to-end conversation also crosses a continuation.
     env["SESSION_TURN_LIMIT"] = str(SESSION_TURN_LIMIT)
@@ -272,7 +315,7 @@ def running_assistant(
     ) as services:
         yield RestClient(
             f"http://127.0.0.1:{rasa_port}", web_url, f"http://127.0.0.1:{console_port}",
-            work / "tracker.db", work, services,
+            work / "tracker.db", work, services, REST_TOKEN,
         )
 
 

@@ -1,5 +1,6 @@
-"""The staff console's security with aiohttp's test client, on SQLite and PostgreSQL: logins, lockout,
-sessions (idle expiry, rotation, logout, revocation), CSRF, roles, headers, the rate limit, staff accounts.
+"""The staff console's security with aiohttp's test client, on SQLite and PostgreSQL: logins, failed logins
+(one answer in the same time, a backoff per username and address), sessions (idle expiry, rotation, logout,
+revocation), CSRF, roles, headers, the rate limit, staff accounts.
 
 Other console tests may log in with ``login(client, username, password)`` from here.
 """
@@ -7,6 +8,7 @@ Other console tests may log in with ``login(client, username, password)`` from h
 import base64
 import json
 import re
+import statistics
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,14 +18,16 @@ from typing import Optional
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from aiohttp import web
+from aiohttp import TCPConnector, web
 from aiohttp.test_utils import TestClient, TestServer
+from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from clinic_assistant import settings
 from clinic_assistant.console import security
 from clinic_assistant.console.app import create_app
+from clinic_assistant.console.display import visible
 from clinic_assistant.store import staff
 from clinic_assistant.store.db import engine_for
 from clinic_assistant.store.schema import upgrade
@@ -244,40 +248,126 @@ async def test_logout_ends_the_session_and_a_copy_of_its_cookie(client, accounts
     assert audited(accounts.engine, "logout", accounts.admin)
 
 
-# ---- Lockout and rate limit ----
+# ---- Failed logins: one answer, in the same time; a backoff per username and address; the rate limit ----
+
+WRONG = "wrong password, again"
 
 
-async def test_too_many_failures_lock_the_account_even_for_the_right_password_until_it_expires(
-    client, accounts, clock
+def without(html: str, username: str) -> str:
+    """The page with the username the visitor typed (echoed in the form) taken out."""
+    return html.replace(f'value="{visible(username)}"', 'value=""')
+
+
+async def test_an_unknown_user_an_inactive_one_and_a_wrong_password_get_identical_answers(client, accounts):
+    staff.set_active(accounts.engine, accounts.reviewer, False)
+    unknown, odd = f"nobody-{uuid.uuid4().hex[:8]}", f"no\x00body\u202e-{uuid.uuid4().hex[:8]}"
+    answers = []
+    for username, password in ((unknown, PASSWORD), (accounts.reviewer, PASSWORD), (accounts.admin, WRONG),
+                               (odd, PASSWORD)):
+        reply = await login(client, username, password)
+        answers.append((reply.status, without(await reply.text(), username), "Retry-After" in reply.headers))
+    assert answers[0] == answers[1] == answers[2] == answers[3]
+    assert answers[0][0] == 401 and "Wrong username or password." in answers[0][1]
+
+
+async def test_failed_logins_take_the_same_time_whoever_they_name(client, accounts, clock):
+    """Median times over several tries, with the real Argon2 settings: an unknown user or an inactive one costs what
+    a wrong password does (a dummy hash is verified), so timing does not tell which usernames exist. Skipping the
+    verification would make them about ten times faster."""
+    staff.set_active(accounts.engine, accounts.reviewer, False)
+    cases = {"wrong": accounts.admin, "unknown": f"nobody-{uuid.uuid4().hex[:8]}", "inactive": accounts.reviewer}
+    times = {name: [] for name in cases}
+    for _ in range(9):
+        for name, username in cases.items():  # one round after another: a busy moment of the machine hits all
+            clock.advance(1000)  # past any backoff and the address's rate limit: only the login's own work counts
+            token = token_in(await (await client.get("/login")).text())
+            started = time.perf_counter()
+            reply = await client.post("/login", data={"csrf_token": token, "username": username, "password": WRONG})
+            times[name].append(time.perf_counter() - started)
+            assert reply.status == 401
+    # Each round's time against the wrong password's in the same round (other work on the machine comes and goes).
+    for name in ("unknown", "inactive"):
+        ratio = statistics.median(mine / wrong for mine, wrong in zip(times[name], times["wrong"], strict=True))
+        assert 2 / 3 < ratio < 3 / 2, (name, ratio, times)
+    # And the work is real: each answer took at least most of one Argon2 verification.
+    one_hash = min(_verify_time() for _ in range(3))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    assert min(medians.values()) > 0.7 * one_hash, (medians, one_hash)
+
+
+def _verify_time() -> float:
+    hashed = PasswordHasher().hash("some staff password")  # the settings staff passwords are hashed with
+    started = time.perf_counter()
+    assert not staff._verify(hashed, WRONG)
+    return time.perf_counter() - started
+
+
+async def test_a_strangers_failures_from_one_address_do_not_keep_the_user_out_from_another(
+    tmp_path, clinic_url, clock, accounts
 ):
-    attempts, minutes = settings.CONSOLE_LOGIN_ATTEMPTS, settings.CONSOLE_LOCKOUT_MINUTES
-    locked = f"This account is locked for {minutes} minutes after too many failed logins."
-    for _ in range(attempts - 1):
-        reply = await login(client, accounts.reviewer, "wrong password, again")
-        assert reply.status == 401 and "Wrong username or password." in await reply.text()
-    reply = await login(client, accounts.reviewer, "wrong password, again")
-    assert reply.status == 403 and locked in await reply.text()
-    assert staff.get_user(accounts.engine, accounts.reviewer).locked_until is not None
-    assert audited(accounts.engine, "account_locked", accounts.reviewer)
-
-    clock.advance(60)
-    reply = await login(client, accounts.reviewer, PASSWORD)
-    assert reply.status == 403
-    assert f"This account is locked for {minutes - 1} minutes" in await reply.text()
-    assert audited(accounts.engine, "login_refused_locked", accounts.reviewer)
-
-    clock.advance(minutes * 60)
-    assert (await login(client, accounts.reviewer, PASSWORD)).status == 303
-    assert (await client.get("/users", allow_redirects=False)).status == 403  # logged in, as a reviewer
+    server = TestServer(console(tmp_path, clinic_url, clock))
+    elsewhere = TCPConnector(local_addr=("127.0.0.2", 0))  # another loopback address: another client
+    async with TestClient(server) as stranger, TestClient(server, connector=elsewhere) as colleague:
+        for _ in range(settings.CONSOLE_LOGIN_ATTEMPTS):
+            assert (await login(stranger, accounts.reviewer, WRONG)).status == 401
+        refused = await login(stranger, accounts.reviewer, PASSWORD)  # now slowed down, even the right password
+        assert refused.status == 429 and "Too many failed logins with this username" in await refused.text()
+        # The reviewer, from their own address, is not: no account was locked.
+        assert (await login(colleague, accounts.reviewer, PASSWORD)).status == 303
+        assert (await colleague.get("/", allow_redirects=False)).status == 200
+    assert audited(accounts.engine, "login_failed", accounts.reviewer)
+    assert audited(accounts.engine, "login_throttled", accounts.reviewer)
+    assert audited(accounts.engine, "login", accounts.reviewer)
 
 
-async def test_a_success_resets_the_failure_count(client, accounts):
-    for _ in range(settings.CONSOLE_LOGIN_ATTEMPTS - 1):
-        await login(client, accounts.admin, "wrong password, again")
-    assert (await login(client, accounts.admin, PASSWORD)).status == 303
+async def test_the_backoff_doubles_after_the_free_tries_and_ends(client, accounts, clock):
+    for _ in range(settings.CONSOLE_LOGIN_ATTEMPTS):
+        assert (await login(client, accounts.admin, WRONG)).status == 401
+    waits = []
+    for _ in range(3):
+        refused = await login(client, accounts.admin, PASSWORD)
+        assert refused.status == 429
+        waits.append(int(refused.headers["Retry-After"]))
+        assert f"Try again in {waits[-1]} seconds." in await refused.text()
+        clock.advance(waits[-1])
+        assert (await login(client, accounts.admin, WRONG)).status == 401  # allowed again, and wrong again
+    assert waits == [2, 4, 8]
+    clock.advance(16)
+    assert (await login(client, accounts.admin, PASSWORD)).status == 303  # the wait ended
     await client.post("/logout", data={"csrf_token": await page_token(client)})
-    reply = await login(client, accounts.admin, "wrong password, again")
-    assert reply.status == 401 and "This account is locked" not in await reply.text()
+    # The success started the count again: the free tries are back.
+    for _ in range(settings.CONSOLE_LOGIN_ATTEMPTS - 1):
+        assert (await login(client, accounts.admin, WRONG)).status == 401
+    assert (await login(client, accounts.admin, PASSWORD)).status == 303
+
+
+async def test_an_unknown_username_is_slowed_down_exactly_like_a_known_one(client, accounts):
+    unknown = f"nobody-{uuid.uuid4().hex[:8]}"
+    answers = []
+    for username in (accounts.admin, unknown):
+        for _ in range(settings.CONSOLE_LOGIN_ATTEMPTS):
+            await login(client, username, WRONG)
+        reply = await login(client, username, WRONG)
+        answers.append((reply.status, reply.headers["Retry-After"], without(await reply.text(), username)))
+    assert answers[0] == answers[1] and answers[0][0] == 429
+
+
+def test_the_backoff_is_capped_and_forgotten_after_a_quiet_time():
+    clock = Clock()
+    backoff = security.LoginBackoff(free=5, base=2, max_seconds=900, reset_seconds=3600, clock=clock)
+    assert [backoff.delay(n) for n in (1, 4, 5, 6, 7, 14, 15, 10_000)] == [0, 0, 2, 4, 8, 900, 900, 900]
+    for _ in range(7):
+        backoff.failed("Maria", "10.0.0.1")
+    assert backoff.wait("maria", "10.0.0.1") == 8  # usernames are not case-sensitive
+    assert backoff.wait("maria", "10.0.0.2") == 0 and backoff.wait("other", "10.0.0.1") == 0
+    clock.advance(5)
+    assert backoff.wait("maria", "10.0.0.1") == 3
+    clock.advance(3600)
+    assert backoff.wait("maria", "10.0.0.1") == 0
+    assert backoff.failed("maria", "10.0.0.1") == 0  # a quiet hour: the free tries are back
+    backoff.failed("maria", "10.0.0.1")
+    backoff.succeeded("maria", "10.0.0.1")
+    assert backoff._count(backoff._key("maria", "10.0.0.1")) == (0, 0.0)
 
 
 async def test_many_login_attempts_from_one_address_are_slowed_down(client, accounts, clock):

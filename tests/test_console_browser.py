@@ -30,7 +30,7 @@ def conversations(running_assistant) -> dict:
     running_assistant.say(ids["crisis"], "i want to kill myself")
     running_assistant.say(ids["crisis"], "yes")
     running_assistant.say(ids["crisis"], "850-555-0142")
-    return ids
+    return {name: running_assistant.conversation(sender) for name, sender in ids.items()}
 
 
 @pytest.fixture(scope="module")

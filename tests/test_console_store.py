@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from clinic_assistant.console.indexer import run_until_done
-from clinic_assistant.console.masking import mask_contacts, mask_slot
+from clinic_assistant.console.masking import mask_contacts, mask_slot, redact
 from clinic_assistant.store import review
 from clinic_assistant.store.consultations import (
     ConsultationRequest,
@@ -515,7 +515,7 @@ def test_corrections_export_as_rasa_nlu_yaml(console):
     mine = [x for x in review.corrections(c.clinic) if x.conversation_id == sender]
     assert mine[0].id == newest and mine[0].at == T0 + timedelta(1)
     exported = review.corrections_yaml(c.clinic)
-    assert exported.startswith('version: "3.1"\nnlu:\n')
+    assert exported.startswith(review.EXPORT_NOTICE + 'version: "3.1"\nnlu:\n')  # what was replaced, said first
     nlu = {item["intent"]: item["examples"] for item in yaml.safe_load(exported)["nlu"]}
     assert "- it burns all day\n" in nlu["symptoms/pain"]
     assert "- can i get ketamine\n" in nlu["ketamine"]
@@ -706,3 +706,118 @@ def test_mask_slot_masks_contact_slots_whole():
     assert mask_slot("session_started_metadata", {"sms_from": "+18505550142", "x": 1}) == {"sms_from": "***", "x": 1}
     assert mask_slot("consult_help_with", "reach me at a@b.org") == "reach me at a***@b.org"
     assert mask_slot("clinic_name", "the Crane Center") == "the Crane Center"
+
+
+# A phone number run into more digits, or followed by a time, is still a phone number.
+@pytest.mark.parametrize(
+    "original, masked",
+    [
+        ("850 555 0142 3pm works", "(850) ***-**42 3pm works"),
+        ("8505550142123", "(850) ***-**42***"),
+        ("my number 850-555-0142-123", "my number (850) ***-**42-***"),
+        ("tel 850555014299, ask for me", "tel (850) ***-**42**, ask for me"),
+        ("at 10:30 8505550142123", "at 10:30 (850) ***-**42***"),
+        ("phone:8505550142123", "phone:(850) ***-**42***"),
+        ("+44 20 7946 0958 123", "+44 20 **** **58 ***"),
+        ("12-05-2024 8505550142", "12-05-2024 (850) ***-**42"),
+    ],
+)
+def test_mask_contacts_finds_numbers_run_into_more_digits(original, masked):
+    assert mask_contacts(original) == masked
+
+
+# What must stay as written: times, dates, pain scores, counts, ids and everyday "at".
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pain 9/10 at 10:30 on 12/05/2024",
+        "it started 2024-05-12 10 am, about 3pm it was 7/10",
+        "born 1985, 3 kids, 12 pills a day, 4 times a week, for 20-30 minutes",
+        "call 911 or 988",
+        "dose 0.5 mg at 10.30 and 14.45",
+        "conversation 123e4567-e89b-12d3-a456-426614174000 and order 10234567",
+        "I was at work. Then I left at 5.",
+        "see you at 3.30, we are at home",
+    ],
+)
+def test_mask_contacts_leaves_times_dates_scores_and_counts(text):
+    assert mask_contacts(text) == text
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        "maria @ example.com",
+        "maria (at) example (dot) com",
+        "maria at example dot com",
+        "Maria AT example DOT com",
+        "maria[at]example[dot]com",
+        "maria at example.com",
+        "maria @ example . com",
+    ],
+)
+def test_mask_contacts_masks_written_out_email_addresses(original):
+    assert mask_contacts(f"write to {original} please") == "write to m***@example.com please".replace(
+        "m***", original[0] + "***"
+    )
+
+
+def test_names_are_masked_whole_and_word_by_word_in_any_case():
+    names = ["Maria Lopez", "It's Jo"]
+    assert mask_contacts("Thanks, Maria Lopez. What's the number?", names) == "Thanks, M***. What's the number?"
+    assert mask_contacts("it's maria lopez, or just lopez", names) == "it's m***, or just l***"
+    assert mask_contacts("Maria Lopez; +18505550142; about: my hand", names) == "M***; (850) ***-**42; about: my hand"
+    # A read-back cuts long names short: the cut word is masked too.
+    assert mask_contacts("Request: Maria Fernanda Hernan…; no email", ["Maria Fernanda Hernandez"]) == (
+        "Request: M*** F*** H***…; no email"
+    )
+    # Only the name's own words: "it's" alone, and other words, stay.
+    assert mask_contacts("it's Jo. It's fine, Joanna", names) == "i***. It's fine, Joanna"
+    assert mask_contacts("Maria went home", []) == "Maria went home"
+
+
+def test_mask_slot_masks_names_in_other_slots():
+    assert mask_slot("consult_summary", "Maria Lopez; +18505550142", ["Maria Lopez"]) == "M***; (850) ***-**42"
+    assert mask_slot("consult_name", "Maria Lopez", ["Maria Lopez"]) == "M***"
+
+
+def test_redact_puts_placeholders_that_rasa_reads_as_text():
+    text = "I'm Maria Lopez, 850-555-0142(cell) or maria (at) example (dot) com, pain 9/10 at 3pm"
+    assert redact(text, ["Maria Lopez"]) == "I'm [name], [phone] (cell) or [email], pain 9/10 at 3pm"
+    assert redact("call 8505550142123 or maria@example.com") == "call [phone]*** or [email]"
+
+
+def test_every_name_the_forms_held_is_known(console):
+    """A name corrected, or cleared once the request was sent, is still masked in the messages that hold it."""
+    c = console
+    sender = c.conversation()
+    c.tracker.session(sender, T0)
+    c.tracker.exchange(sender, "I'm Maria Lopez", T0, channel=c.channel)
+    c.tracker.slot(sender, "consult_name", "Maria Lopez", T0)
+    c.tracker.slot(sender, "consult_name", "Mary", T0 + timedelta(seconds=1))
+    c.tracker.slot(sender, "consult_name", None, T0 + timedelta(seconds=2))
+    c.tracker.slot(sender, "consult_help_with", "not a name", T0 + timedelta(seconds=2))
+    record_handoff(c.clinic, a_handoff(sender))
+    c.index()
+    found = review.transcript(c.tracker.engine, c.clinic, sender)
+    assert sorted(found.names) == ["Maria Lopez", "Mary", "Sam Lee"]
+    assert review.known_names(c.clinic, [sender]) == {sender: ["Sam Lee"]}  # without the tracker: the requests'
+    assert sorted(review.known_names(c.clinic, [sender], c.tracker.engine)[sender]) == sorted(found.names)
+
+
+def test_the_corrections_export_replaces_contacts_and_names_with_placeholders(console, tmp_path):
+    c = console
+    sender = c.conversation()
+    c.tracker.session(sender, T0)
+    message = c.tracker.exchange(sender, "I'm Maria, call 850 555 0142 3pm or maria at example dot com", T0)
+    c.tracker.slot(sender, "consult_name", "Maria", T0)
+    review.add_correction(c.clinic, sender, message, "I'm Maria, call 850 555 0142 3pm or maria at example dot com",
+                          "request_consultation", None, "alice", T0)
+    exported = review.corrections_yaml(c.clinic, c.tracker.engine)
+    nlu = {item["intent"]: item["examples"] for item in yaml.safe_load(exported)["nlu"]}
+    assert "- I'm [name], call [phone] 3pm or [email]\n" in nlu["request_consultation"]
+    assert "I'm Maria" not in exported and "555 0142 3pm" not in exported and "at example dot com" not in exported
+    # Once that example is in the data, the correction is no longer "not yet in the training data".
+    assert message in [x.message_id for x in review.untrained_corrections(c.clinic, tmp_path, c.tracker.engine)]
+    (tmp_path / "nlu.yml").write_text(exported)
+    assert message not in [x.message_id for x in review.untrained_corrections(c.clinic, tmp_path, c.tracker.engine)]

@@ -26,7 +26,7 @@ from clinic_assistant.console import charts
 from clinic_assistant.console.app import create_app
 from clinic_assistant.console.indexer import index_new_events
 from clinic_assistant.console.views.teaching import correction_choices
-from clinic_assistant.store import review
+from clinic_assistant.store import review, sms
 from clinic_assistant.store.consultations import (
     ConsultationRequest,
     HandoffRequest,
@@ -35,6 +35,7 @@ from clinic_assistant.store.consultations import (
 )
 from clinic_assistant.store.db import Flag, ReachOut, engine_for, record_all, record_flag
 from clinic_assistant.store.schema import upgrade
+from clinic_assistant.store.sms import InboundText
 from clinic_assistant.store.staff import create_user
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -346,8 +347,14 @@ async def test_a_correction_is_listed_for_teaching_and_exported_as_nlu_data(cons
     data = yaml.safe_load(await reply.text())
     assert str(data["version"]) == "3.1"
     examples = {item["intent"]: item["examples"] for item in data["nlu"]}
-    assert f"- {XSS}" in examples["symptoms/pain"].splitlines()  # the text exactly, as data
-    assert f"- {PHONE_TEXT}" in examples["greet"].splitlines() and "deny" not in examples
+    # That message is also the name on the conversation's handoff request (the seed's): a name, so replaced.
+    assert "- [name]" in examples["symptoms/pain"].splitlines() and "<script>" not in await reply.text()
+    # Meant for the repository: contact details replaced by placeholders, as the file and the page say.
+    assert "- please call me on [phone] or write to [email]" in examples["greet"].splitlines()
+    assert "deny" not in examples
+    assert "555" not in await reply.text() and "jane.doe" not in await reply.text()
+    assert (await reply.text()).startswith("# Phone numbers, e-mail addresses and the names patients gave")
+    assert "are replaced by <code>[phone]</code>, <code>[email]</code> and <code>[name]</code>" in teaching
     assert "export_corrections" in [e.action for e in console.audit_of(username)]
 
 
@@ -584,3 +591,113 @@ def test_charts_are_labelled_images_and_escape_their_labels():
 @pytest.mark.parametrize("largest, top, step", [(0, 1, 1), (1, 1, 1), (7, 8, 2), (10, 10, 2), (93, 100, 20)])
 def test_axis_scales_are_round_numbers(largest, top, step):
     assert charts.nice_scale(largest) == (top, step)
+
+
+# ---- Names the forms collected, and characters that would change what staff read ----
+
+
+def consultation(console: Console, channel: str) -> str:
+    """A conversation where the patient gives a name, corrects it, and the form clears it once sent."""
+    sender, tracker = f"conv-{secrets.token_hex(6)}", console.tracker
+    tracker.start(sender)
+    tracker.user(sender, "hi, I'm Maria Lopez and I'd like an appointment", "request_consultation", 0.9, channel)
+    tracker.slot(sender, "consult_name", "Maria Lopez")
+    tracker.bot(sender, "Thanks, Maria Lopez. What's the best phone number to reach you?", "utter_ask_consult_phone")
+    tracker.user(sender, "850 555 0142 3pm is best, or maria (at) example (dot) com", "inform", 0.8, channel)
+    tracker.slot(sender, "consult_summary", "Maria Lopez; +18505550142; no email.")
+    tracker.bot(sender, "Maria Lopez; (850) 555-0142; no email. Shall I send it?", "utter_ask_consult_confirmed")
+    tracker.user(sender, "actually it's Mary. my pain is 9/10 since 2019, worst at 10:30", "inform", 0.7, channel)
+    tracker.slot(sender, "consult_name", "Mary")
+    tracker.bot(sender, "Thanks, Mary. Sent.", "utter_consult_submitted")
+    tracker.slot(sender, "consult_name", None)  # the form clears what it sent
+    console.index()
+    return sender
+
+
+async def test_names_the_forms_collected_are_masked_everywhere_until_revealed(console):
+    channel = f"names{secrets.token_hex(3)}"
+    sender = consultation(console, channel)
+    await console.login()
+    page = await console.page(path_of(sender))
+    for shown in ("Maria", "maria", "Lopez", "Mary", "555 0142", "555-0142", "(at) example"):
+        assert shown not in page, shown
+    assert "Thanks, M***. What" in page and "M***; (850) ***-**42; no email" in page  # the assistant's read-back
+    assert "(850) ***-**42 3pm is best, or m***@example.com" in page
+    assert "my pain is 9/10 since 2019, worst at 10:30" in page  # scores, years and times stay
+    revealed = await (await console.post(path_of(sender, "reveal"))).text()
+    assert "Thanks, Maria Lopez." in revealed and "actually it&#39;s Mary" in revealed
+    queue = await console.page(f"/?channel={channel}")
+    assert "hi, I&#39;m M*** and I&#39;d like an appointment" in queue and "Maria" not in queue
+
+    path = path_of(sender, "messages", str(first_patient_turn(console, sender)), "correction")
+    assert (await console.post(path, {"intent": "greet"})).status == 303
+    teaching = await console.page("/teaching")
+    assert "hi, I&#39;m M*** and I&#39;d like" in teaching and "Maria Lopez" not in teaching
+    exported = await (await console.client.get("/teaching/corrections.yml")).text()
+    assert "- hi, I'm [name] and I'd like an appointment" in exported and "Maria" not in exported
+
+
+def first_patient_turn(console: Console, sender: str) -> int:
+    found = review.transcript(console.tracker.engine, console.clinic, sender)
+    return next(turn.event_id for turn in found.turns if turn.speaker == "patient")
+
+
+# Controls, bidi embeddings, overrides and isolates, a zero-width space and a line separator.
+SPOOFING = "\x00\x07\x1b\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u2028"
+
+
+async def test_control_and_bidi_characters_are_shown_not_obeyed_on_every_page(console, clinic_db_url):
+    # PostgreSQL cannot hold NUL, so the conversation index cannot hold such a sender id there; texts keep theirs.
+    nul = "\x00" if clinic_db_url.startswith("sqlite") else ""
+    word = f"spoof{secrets.token_hex(4)}"
+    sender, channel = f"visitor-\u202egnp.exe{nul}\u2066{word}\u2069", "web\u202echat"
+    tracker, now = console.tracker, datetime.now(timezone.utc)
+    tracker.start(sender)
+    text = f"{word} pain\u202e 01/9 \x1b[31m red\x00 \u2067x\u2069 zero\u200bwidth\u2028"
+    turn = tracker.user(sender, text, "symptoms", 0.4, channel)
+    tracker.bot(sender, "Thanks \u202eMaria\u2069.", "utter_ask_consult_phone")
+    tracker.slot(sender, "consult_help_with", "my hand\u202e and eye\x07")
+    record_flag(console.clinic, Flag(sender, channel, "crisis", "pattern", f"I can't\u202e go on\x1b{nul}", now))
+    record_handoff(console.clinic, HandoffRequest(sender, channel, "Ma\u202eria\u200b", PHONE, "phone", "talk", now))
+    console.index()
+    await console.login("admin")
+    assert (await console.post(path_of(sender, "messages", str(turn), "correction"), {"intent": "greet"})).status == 303
+    await console.post(path_of(sender, "tags"), {"tag": "odd\u202etag"})
+    await console.post(path_of(sender, "notes"), {"text": "note\u202e\x1b"})
+    pages = {
+        "transcript": await console.page(path_of(sender)),
+        "revealed": await (await console.post(path_of(sender, "reveal"))).text(),
+        "queue": await console.page(f"/?text={word}"),
+        "requests": await console.page("/requests"),
+        "teaching": await console.page("/teaching"),
+        "audit": await console.page("/audit"),
+        "dashboard": await console.page("/dashboard"),
+    }
+    for name, html in pages.items():
+        assert not set(SPOOFING) & set(html), (name, sorted(set(SPOOFING) & set(html)))
+        assert "\u27e8U+202E\u27e9" in html, name
+    assert "visitor-\u27e8U+202E\u27e9gnp.exe" in pages["transcript"]  # the override shown where it was
+    assert "red\u27e8U+0000\u27e9 \u27e8U+2067\u27e9x\u27e8U+2069\u27e9" in pages["revealed"]
+    for export in ("/audit.csv", "/requests.csv"):
+        text = await (await console.client.get(export)).text()
+        assert not set(SPOOFING) & set(text) and "\u27e8U+202E\u27e9" in text, export
+
+
+async def test_texts_not_answered_and_replies_not_delivered_are_listed_for_staff(console):
+    """A text whose turn keeps failing, and a reply Twilio refused, are on the requests page, contacts masked."""
+    now = datetime.now(timezone.utc)
+    sid = "SM" + secrets.token_hex(16)
+    text = InboundText(sid, "sms-" + secrets.token_hex(8), "+18505550142", "call me at 850 555 0142 please", 0)
+    sms.receive(console.clinic, text, now - timedelta(minutes=5))
+    sms.claim(console.clinic, sid, now - timedelta(minutes=5), timedelta(minutes=2))
+    sms.mark_failed(console.clinic, sid, "RuntimeError", now + timedelta(minutes=1))
+    answered = InboundText("SM" + secrets.token_hex(16), text.conversation_id, text.phone, "thanks", 0)
+    sms.receive(console.clinic, answered, now - timedelta(minutes=5))
+    sms.mark_handled(console.clinic, answered.message_sid, now)
+    sms.record_undelivered(console.clinic, "+18505550142", "The answer about CRPS", "HTTP 503", now)
+    await console.login()
+    html = await console.page("/requests")
+    assert "Texts the assistant has not answered yet" in html and "RuntimeError" in html
+    assert "call me at" in html and "555 0142" not in html and "+18505550142" not in html
+    assert "thanks" not in html  # answered: not listed
+    assert "The answer about CRPS" in html and "HTTP 503" in html

@@ -16,7 +16,7 @@ DEPLOY = settings.PROJECT_DIR / "deploy"
 COMPOSE = yaml.safe_load((DEPLOY / "compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 # Read by rasa_sdk itself, not by settings.py.
-THIRD_PARTY_VARIABLES = {"SANIC_HOST"}
+THIRD_PARTY_VARIABLES = {"SANIC_HOST", "SANIC_PROXIES_COUNT"}  # read by Sanic itself
 EXPECTED_COMMANDS = {
     "rasa-1": processes.rasa_command(Path("models/clinic-assistant.tar.gz"), 5005),
     "rasa-2": processes.rasa_command(Path("models/clinic-assistant.tar.gz"), 5005),
@@ -58,6 +58,15 @@ def test_secrets_come_from_the_environment_not_the_file():
         assert environment[name] == "${" + name + "}"
     for name in ("TRACKER_URL", "CLINIC_DATABASE_URL"):
         assert "${POSTGRES_PASSWORD}" in environment[name]
+    for rasa in ("rasa-1", "rasa-2"):
+        assert SERVICES[rasa]["environment"]["REST_API_TOKEN"] == "${REST_API_TOKEN}"
+        assert SERVICES[rasa]["environment"]["TRACKER_URL"] == environment["TRACKER_URL"]
+
+
+def test_nginx_publishes_the_visitor_channels_and_not_rest():
+    nginx = (settings.PROJECT_DIR / "deploy" / "nginx.conf").read_text()
+    published = re.findall(r"location\s+(?:=\s+)?(\S+)\s*\{\s*(?:[^}]*?)proxy_pass http://rasa", nginx)
+    assert sorted(published) == ["/socket.io/", "/webhooks/twilio_sms/webhook"]
 
 
 def health_path(service: str) -> str:

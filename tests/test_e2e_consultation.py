@@ -6,7 +6,7 @@ import pytest
 
 from clinic_assistant.store.consultations import handoffs_for, list_requests
 from clinic_assistant.store.db import engine_for
-from tests.conftest import wait_for
+from tests.conftest import RestClient, wait_for
 
 
 def conversation() -> str:
@@ -14,7 +14,8 @@ def conversation() -> str:
 
 
 def request_of(database_url: str, sender: str):
-    found = [r for r in list_requests(engine_for(database_url)) if r.request.conversation_id == sender]
+    conversation = RestClient.conversation(sender)
+    found = [r for r in list_requests(engine_for(database_url)) if r.request.conversation_id == conversation]
     return found[0] if found else None
 
 
@@ -88,7 +89,8 @@ def test_a_person_is_asked_for_and_the_handoff_is_recorded(running_assistant, cl
     assert "talk about" in say(sender, "850 555 0188")
     reply = say(sender, "questions about my insurance")
     assert "+18505550188" in reply and "not straight away" in reply
-    [handoff] = wait_for(lambda: handoffs_for(engine_for(clinic_database.url), sender), what="the handoff row")
+    conversation_id = RestClient.conversation(sender)
+    [handoff] = wait_for(lambda: handoffs_for(engine_for(clinic_database.url), conversation_id), what="the handoff row")
     assert (handoff.contact, handoff.reason) == ("+18505550188", "questions about my insurance")
 
 

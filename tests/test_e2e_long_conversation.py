@@ -6,7 +6,7 @@ import uuid
 
 from clinic_assistant.store.consultations import list_requests
 from clinic_assistant.store.db import engine_for
-from tests.conftest import SESSION_TURN_LIMIT, wait_for
+from tests.conftest import SESSION_TURN_LIMIT, RestClient, wait_for
 
 QUESTIONS = ["what is crps", "what are the symptoms", "how is it treated", "what are the two types"]
 
@@ -47,12 +47,14 @@ def test_offers_forms_and_the_transcript_survive_continuations(running_assistant
 
 
 def _requests_of(database_url: str, sender: str) -> list:
-    return [r for r in list_requests(engine_for(database_url)) if r.request.conversation_id == sender]
+    conversation = RestClient.conversation(sender)
+    return [r for r in list_requests(engine_for(database_url)) if r.request.conversation_id == conversation]
 
 
 def _sessions_in_tracker(running_assistant, sender: str) -> int:
     with sqlite3.connect(running_assistant.tracker_db) as db:
         (count,) = db.execute(
-            "SELECT count(*) FROM events WHERE sender_id = ? AND type_name = 'session_started'", (sender,)
+            "SELECT count(*) FROM events WHERE sender_id = ? AND type_name = 'session_started'",
+            (RestClient.conversation(sender),),
         ).fetchone()
     return count

@@ -7,7 +7,7 @@ from typing import List
 import pytest
 
 from clinic_assistant.store.db import Flag, engine_for, flags_for
-from tests.conftest import NOTICE, wait_for
+from tests.conftest import NOTICE, RestClient, wait_for
 
 
 def conversation() -> str:
@@ -20,7 +20,7 @@ def is_crisis_reply(reply: str) -> bool:
 
 def wait_for_flags(url: str, sender: str, count: int = 1, timeout: float = 20) -> List[Flag]:
     def enough() -> List[Flag]:
-        flags = flags_for(engine_for(url), sender)
+        flags = flags_for(engine_for(url), RestClient.conversation(sender))
         return flags if len(flags) >= count else []
 
     return wait_for(enough, timeout, f"{count} flag(s) for {sender}")
@@ -90,7 +90,7 @@ def test_near_misses_get_a_kind_normal_answer_and_no_flag(running_assistant, cli
     reply = running_assistant.say(sender, text)
     assert "sorry" in reply.lower() and "Call 911 now" not in reply and not is_crisis_reply(reply)
     time.sleep(0.5)
-    assert flags_for(engine_for(clinic_database.url), sender) == []
+    assert flags_for(engine_for(clinic_database.url), RestClient.conversation(sender)) == []
 
 
 def test_flag_waits_out_a_database_outage_and_the_reply_never_does(running_assistant, clinic_database):
@@ -101,8 +101,9 @@ def test_flag_waits_out_a_database_outage_and_the_reply_never_does(running_assis
     try:
         assert is_crisis_reply(running_assistant.say(sender, "i keep thinking about killing myself"))
         # The reply came while the write was still being retried, not after it gave up.
-        assert f"flag of conversation {sender}" not in running_assistant.log("actions")
-        wait_for(lambda: f"flag of conversation {sender}" in running_assistant.log("actions"),
+        logged = f"flag of conversation {RestClient.conversation(sender)}"
+        assert logged not in running_assistant.log("actions")
+        wait_for(lambda: logged in running_assistant.log("actions"),
                  what="the failed write logged")
     finally:
         clinic_database.proxy.restore()
@@ -120,7 +121,8 @@ def test_yes_to_a_reach_out_hands_the_contact_to_staff(running_assistant, clinic
     assert "couldn't find a phone number" in running_assistant.say(sender, "whenever suits")
     reply = running_assistant.say(sender, "850 555 0100 after 5pm")
     assert "+18505550100" in reply and "988" in reply
-    [request] = wait_for(lambda: reach_outs_for(engine_for(clinic_database.url), sender),
+    conversation_id = RestClient.conversation(sender)
+    [request] = wait_for(lambda: reach_outs_for(engine_for(clinic_database.url), conversation_id),
                          what="the reach-out request stored")
     assert (request.contact, request.message) == ("+18505550100", "850 555 0100 after 5pm")
 

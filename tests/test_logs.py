@@ -25,6 +25,8 @@ ORDINARY = [
     "Indexed 2048 events up to id 10234567 of conversation sms-9f8e7d6c5b4a39281706f5e4d3c2b1a0",
     "conversation 123e4567-e89b-12d3-a456-426614174000 answered with 503",
     "pain 7/10 since 2019; call 911 or 988",
+    "Staff console at http://127.0.0.1:8081/ (Ctrl-C stops it); retrying at 2024-05-12 10 in 3.5 s",
+    "I was at work. Then at home, at 3.30",
 ]
 
 
@@ -72,6 +74,21 @@ def test_exception_text_and_extra_fields_are_masked(logger, capsys):
     assert record["message"] == "sending to +1******42 failed" and record["contact"] == "+1******42"
     assert "ValueError: no answer from m***@example.com at +4******58" in record["exc_info"]
     assert "lopez" not in json.dumps(record) and "7946" not in json.dumps(record)
+
+
+@pytest.mark.parametrize(
+    "text, masked",
+    [
+        ("call 850 555 0142 3pm", "call +1******42 3pm"),
+        ("call 8505550142123", "call +1******42***"),
+        ("write to maria (at) example (dot) com", "write to m***@example.com"),
+        ("write to maria at example dot com", "write to m***@example.com"),
+        ("write to maria @ example.com", "write to m***@example.com"),
+    ],
+)
+def test_numbers_run_into_more_digits_and_written_out_addresses_are_masked(logger, capsys, text, masked):
+    logger.info(text)
+    assert records(capsys)[0]["message"] == masked
 
 
 @pytest.mark.parametrize("text", ORDINARY)

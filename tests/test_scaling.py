@@ -24,7 +24,7 @@ from clinic_assistant.processes import assistant, free_port
 from clinic_assistant.store.consultations import list_requests
 from clinic_assistant.store.db import engine_for
 from clinic_assistant.store.schema import upgrade
-from tests.conftest import temporary_postgres_database
+from tests.conftest import REST_TOKEN, RestClient, temporary_postgres_database
 
 CONSULTATION = [
     "I'd like to book a consultation",
@@ -74,7 +74,8 @@ class Cluster:
     def user_texts(self, sender: str) -> List[str]:
         with create_engine(self.tracker_url).connect() as connection:
             rows = connection.execute(
-                text("SELECT type_name, data FROM events WHERE sender_id = :s ORDER BY id"), {"s": sender}
+                text("SELECT type_name, data FROM events WHERE sender_id = :s ORDER BY id"),
+                {"s": RestClient.conversation(sender)},
             ).all()
         assert_complete_turns(rows)
         return [json.loads(data)["text"] for kind, data in rows if kind == "user"]
@@ -82,7 +83,8 @@ class Cluster:
 
 def post(url: str, sender: str, message: str) -> list:
     body = json.dumps({"sender": sender, "message": message}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {REST_TOKEN}"}
+    request = urllib.request.Request(url, data=body, headers=headers)
     with urllib.request.urlopen(request, timeout=120) as reply:
         assert reply.status == 200
         return json.loads(reply.read())
@@ -114,6 +116,9 @@ def cluster(trained_model, tmp_path_factory) -> Iterator[Cluster]:
             "LOCK_STORE_URL": redis_url(),
             "CLINIC_RECORD_SPOOL": str(work / "unstored-records.jsonl"),
             "WIDGET_SESSION_SECRET": secrets.token_hex(32),
+            "REST_API_TOKEN": REST_TOKEN,
+            # Every conversation of these tests comes from this one machine: only the per-conversation limit holds.
+            "REST_MAX_MESSAGES_PER_ADDRESS_PER_MINUTE": "0",
         }
         services = stack.enter_context(
             assistant(trained_model, ports[0], free_port(), more_rasa_ports=ports[1:], extra_env=env, log_dir=work)
@@ -142,7 +147,8 @@ def run_conversations(cluster: Cluster, senders: List[str], during: Optional[Cal
 
 
 def requests_of(cluster: Cluster, sender: str) -> list:
-    return [r for r in list_requests(engine_for(cluster.clinic_url)) if r.request.conversation_id == sender]
+    conversation = RestClient.conversation(sender)
+    return [r for r in list_requests(engine_for(cluster.clinic_url)) if r.request.conversation_id == conversation]
 
 
 def test_turns_alternating_between_two_servers_stay_complete_and_in_order(cluster):

@@ -1,7 +1,9 @@
 """The SMS channel on the real Rasa and action servers: signed Twilio webhooks in, texts out to Twilio's API
 (played on loopback), the clinic database holding consent, choices and undelivered replies."""
 
+import os
 import secrets
+import signal
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,7 +16,7 @@ from clinic_assistant.sms.text import is_gsm7, segments
 from clinic_assistant.sms.texting import conversation_id
 from clinic_assistant.store.consultations import list_requests
 from clinic_assistant.store.db import engine_for, flags_for
-from clinic_assistant.store.sms import undelivered
+from clinic_assistant.store.sms import inbound_status, undelivered
 from tests.conftest import SmsAccount, wait_for
 
 
@@ -25,8 +27,11 @@ def new_number() -> str:
 class Phone:
     """A patient's phone texting the clinic, as Twilio relays it: a signed form POST per text."""
 
-    def __init__(self, assistant, twilio, account: SmsAccount, number: Optional[str] = None) -> None:
+    def __init__(
+        self, assistant, twilio, account: SmsAccount, database_url: str, number: Optional[str] = None
+    ) -> None:
         self.assistant, self.twilio, self.account = assistant, twilio, account
+        self.clinic = engine_for(database_url)
         self.number = number or new_number()
         self.webhook = f"{assistant.base_url}/webhooks/twilio_sms/webhook"
         self.conversation = conversation_id(account.conversation_secret.encode(), self.number)
@@ -62,21 +67,27 @@ class Phone:
         return [m["body"] for m in self.twilio.sent if m["to"] == self.number]
 
     def text(self, body: str, **extra: str) -> List[str]:
-        """Send one text; the texts the clinic sent back to it (the webhook answers after sending)."""
+        """Send one text; the texts the clinic sent back to it once it was answered (in the background)."""
         before = len(self.received())
-        status, answer = self.post(self.fields(body, **extra))
+        form = self.fields(body, **extra)
+        status, answer = self.post(form)
         assert status == 200 and "<Response>" in answer, (status, answer)
+        self.wait_until_answered(form["MessageSid"])
         return self.received()[before:]
+
+    def wait_until_answered(self, message_sid: str, timeout: float = 60) -> None:
+        answered = lambda: inbound_status(self.clinic, message_sid) == "handled"  # noqa: E731
+        wait_for(answered, timeout, f"text {message_sid} answered")
 
 
 @pytest.fixture
-def phone(running_assistant, twilio_api, sms_account) -> Phone:
-    return Phone(running_assistant, twilio_api, sms_account)
+def phone(running_assistant, twilio_api, sms_account, clinic_database) -> Phone:
+    return Phone(running_assistant, twilio_api, sms_account, clinic_database.url)
 
 
 def said(assistant, phone: Phone) -> List[str]:
     """What the tracker store recorded of the texts that reached the assistant from this phone."""
-    return [event["text"] for event in assistant.user_events(phone.conversation)]
+    return [event["text"] for event in assistant.conversation_events(phone.conversation, "user")]
 
 
 def test_a_signed_text_is_answered_by_text_from_the_clinic_number(phone, twilio_api):
@@ -101,6 +112,7 @@ def test_a_missing_forged_or_misaddressed_signature_is_refused(phone, running_as
 def test_a_retried_message_sid_is_handled_once(phone, running_assistant):
     form = phone.fields("what is crps")
     assert phone.post(form)[0] == 200
+    phone.wait_until_answered(form["MessageSid"])
     sent = len(phone.received())
     assert sent >= 1
     assert phone.post(form)[0] == 200
@@ -191,3 +203,20 @@ def test_a_consultation_requested_by_text_is_stored_with_the_texting_number(phon
     stored = [r for r in list_requests(engine_for(clinic_database.url)) if r.request.phone == phone.number]
     assert len(stored) == 1 and stored[0].reference in reply
     assert (stored[0].request.channel, stored[0].request.name) == ("twilio_sms", "Maria Lopez")
+
+
+def test_a_text_whose_server_died_mid_turn_is_answered_after_the_restart(phone, running_assistant):
+    """Twilio is answered as soon as the text is kept; a turn cut short by a crash is taken up again."""
+    actions = running_assistant.services["actions"].process
+    form = phone.fields("what are the symptoms of crps")  # a new number: its first turn calls the action server
+    os.kill(actions.pid, signal.SIGSTOP)  # so the turn is still waiting when the Rasa server dies
+    try:
+        assert phone.post(form)[0] == 200
+        assert phone.received() == []
+        assert inbound_status(phone.clinic, form["MessageSid"]) == "received"
+        running_assistant.restart("rasa", crash=True)
+    finally:
+        os.kill(actions.pid, signal.SIGCONT)
+    phone.wait_until_answered(form["MessageSid"])
+    assert "swelling" in " ".join(phone.received())
+    assert said(running_assistant, phone) == ["what are the symptoms of crps"]

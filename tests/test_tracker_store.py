@@ -156,3 +156,23 @@ async def test_messages_a_form_takes_count_too(store):
     tracker = await store.retrieve("form")
     assert texts(tracker) == []
     assert tracker.active_loop_name == form and tracker.get_slot("requested_slot") == "consult_email"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request, domain: Domain, tmp_path: Path) -> BoundedSQLTrackerStore:
+    if request.param == "sqlite":
+        return BoundedSQLTrackerStore(domain=domain, host=f"sqlite:///{tmp_path / 'tracker.db'}", turn_limit=LIMIT)
+    return BoundedSQLTrackerStore(domain=domain, host=request.getfixturevalue("postgres_url"), turn_limit=LIMIT)
+
+
+@pytest.mark.parametrize("sender", ["x\udc00", "nul\x00inside"], ids=["lone-surrogate", "nul"])
+async def test_a_value_the_database_cannot_take_fails_that_turn_and_never_exits(any_store, sender):
+    """Rasa's own store turns any ValueError into 'schema missing' and exits the server; this one raises."""
+    try:
+        await one_turn(any_store, sender, "what is crps")
+    except SystemExit:  # pragma: no cover - the failure this test exists for
+        pytest.fail("the tracker store exited the process")
+    except Exception:
+        pass  # the turn fails; the caller answers it (the channels refuse such values before they get here)
+    await one_turn(any_store, "after-the-bad-one", "what is crps")
+    assert (await any_store.retrieve("after-the-bad-one")) is not None

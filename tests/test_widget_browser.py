@@ -111,7 +111,7 @@ def test_another_visitor_cannot_reach_the_conversation_even_with_its_session_id(
     # Alice's tab received nothing of Mallory's, and her conversation holds only her own messages.
     alice.page.wait_for_timeout(1000)
     assert alice.bot_messages.count() == alice_bubbles
-    said = [event["text"] for event in running_assistant.user_events(victim)]
+    said = [event["text"] for event in running_assistant.conversation_events(victim, "user")]
     assert said == [OPENER]
     expect(mallory.panel).to_be_hidden()
     mallory.open()

@@ -5,19 +5,26 @@ own client cannot open a websocket (its engineio wants a newer aiohttp).
 """
 
 import asyncio
+import secrets
+import sqlite3
+import time
 from typing import Any, Dict, List, Optional
 
 import pytest
 import socketio
 
 from clinic_assistant.channels.session_tokens import SessionTokens
+from clinic_assistant.store.db import engine_for, flags_for
+from tests.conftest import TEST_LIMITS, address_of
 
 
 class Visitor:
     """One browser tab: a socket.io connection, its session and what it received."""
 
-    def __init__(self, base_url: str, origin: str) -> None:
+    def __init__(self, base_url: str, origin: str, address: Optional[str] = None) -> None:
         self.base_url, self.origin = base_url, origin
+        # Each tab from its own client address (as forwarded by the proxy in front), unless a test shares one.
+        self.address = address or address_of(secrets.token_hex(8))
         self.client = socketio.AsyncClient(reconnection=False)
         self.replies: List[Dict[str, Any]] = []
         self.errors: List[str] = []
@@ -29,9 +36,18 @@ class Visitor:
     def _confirmed(self, data: Dict[str, str]) -> None:
         self.session = data
 
-    async def open(self, token: Optional[str] = None) -> Dict[str, str]:
-        await self.client.connect(self.base_url, transports=["polling"], headers={"Origin": self.origin})
-        await self.client.emit("session_request", {"session_token": token} if token else {})
+    async def connect(self) -> None:
+        headers = {"Origin": self.origin, "X-Forwarded-For": self.address}
+        await self.client.connect(self.base_url, transports=["polling"], headers=headers)
+
+    async def open(self, token: Optional[str] = None, **fields: Any) -> Dict[str, str]:
+        await self.connect()
+        await self.request_session(token, **fields)
+        return self.session
+
+    async def request_session(self, token: Optional[str] = None, **fields: Any) -> Dict[str, str]:
+        self.session = None
+        await self.client.emit("session_request", {**({"session_token": token} if token else {}), **fields})
         await until(lambda: self.session)
         return self.session
 
@@ -81,7 +97,7 @@ async def test_the_token_resumes_the_same_conversation(base_url, origin, running
     again = Visitor(base_url, origin)
     assert (await again.open(session["session_token"]))["session_id"] == session["session_id"]
     assert "causalgia" in (await again.say("and type 2?")).lower()  # a follow-up only the same conversation gets
-    assert len(running_assistant.user_events(session["session_id"])) == 2
+    assert len(running_assistant.conversation_events(session["session_id"], "user")) == 2
     await again.close()
 
 
@@ -106,7 +122,7 @@ async def test_a_forged_or_foreign_token_gets_a_fresh_conversation_never_the_vic
 
 async def test_bad_input_gets_clear_errors_and_no_crash(base_url, origin):
     visitor = Visitor(base_url, origin)
-    await visitor.client.connect(base_url, transports=["polling"], headers={"Origin": origin})
+    await visitor.connect()
     await visitor.client.emit("user_uttered", {"message": "hi"})  # before a session
     await until(lambda: visitor.errors)
     assert "session_request first" in visitor.errors[-1]
@@ -137,4 +153,128 @@ async def test_a_flood_is_rate_limited_with_a_notice_and_others_are_unaffected(b
 async def test_other_origins_cannot_connect(base_url):
     stranger = Visitor(base_url, origin="https://evil.example")
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await stranger.client.connect(base_url, transports=["polling"], headers={"Origin": stranger.origin})
+        await stranger.connect()
+
+
+def widget_tokens(running_assistant) -> SessionTokens:
+    """The running server's token signer (its secret is in the environment it was started with)."""
+    return SessionTokens(running_assistant.services["rasa"].env["WIDGET_SESSION_SECRET"].encode())
+
+
+async def test_the_conversation_limit_holds_across_reconnects(base_url, origin):
+    limit = int(TEST_LIMITS["WIDGET_MAX_MESSAGES_PER_MINUTE"])
+    visitor = Visitor(base_url, origin)
+    session = await visitor.open()
+    for _ in range(limit - 1):
+        await visitor.client.emit("user_uttered", {"message": "ok"})
+        await asyncio.sleep(0.05)
+    await visitor.close()
+    again = Visitor(base_url, origin)  # a new connection, the same conversation
+    assert (await again.open(session["session_token"]))["session_id"] == session["session_id"]
+    for _ in range(3):
+        await again.client.emit("user_uttered", {"message": "ok"})
+        await asyncio.sleep(0.05)
+    await until(lambda: any("faster than I can answer" in e for e in again.errors), timeout=60)
+    await again.close()
+
+
+async def test_new_conversations_from_one_address_are_limited(base_url, origin):
+    limit = int(TEST_LIMITS["WIDGET_MAX_SESSIONS_PER_ADDRESS_PER_MINUTE"])
+    visitor = Visitor(base_url, origin)
+    await visitor.open()
+    for _ in range(limit + 2):  # each without a token: a new conversation every time
+        await visitor.client.emit("session_request", {})
+        await asyncio.sleep(0.02)
+    await until(lambda: any("Too many new conversations" in e for e in visitor.errors), timeout=30)
+    # A visitor elsewhere is unaffected.
+    assert (await Visitor(base_url, origin).open())["session_id"]
+    await visitor.close()
+
+
+async def test_messages_from_one_address_are_limited_across_its_conversations(base_url, origin):
+    limit = int(TEST_LIMITS["WIDGET_MAX_MESSAGES_PER_ADDRESS_PER_MINUTE"])
+    per_conversation = int(TEST_LIMITS["WIDGET_MAX_MESSAGES_PER_MINUTE"])
+    address = address_of(secrets.token_hex(8))
+    tabs = [Visitor(base_url, origin, address) for _ in range(limit // (per_conversation - 2) + 2)]
+    for tab in tabs:
+        await tab.open()
+    for tab in tabs:
+        for _ in range(per_conversation - 2):  # below each conversation's own limit
+            await tab.client.emit("user_uttered", {"message": "ok"})
+            await asyncio.sleep(0.02)
+    await until(lambda: any("faster than I can answer" in e for tab in tabs for e in tab.errors), timeout=120)
+    for tab in tabs:
+        await tab.close()
+
+
+async def test_connections_from_one_address_are_limited(base_url, origin):
+    limit = int(TEST_LIMITS["WIDGET_MAX_CONNECTIONS_PER_ADDRESS_PER_MINUTE"])
+    address = address_of(secrets.token_hex(8))
+    refused = 0
+    for _ in range(limit + 3):
+        tab = Visitor(base_url, origin, address)
+        try:
+            await tab.connect()
+        except socketio.exceptions.ConnectionError:
+            refused += 1
+            continue
+        await tab.close()
+    assert refused >= 1
+
+
+async def test_clear_chat_revokes_the_old_token(base_url, origin, running_assistant):
+    visitor = Visitor(base_url, origin)
+    old = await visitor.open()
+    await visitor.say("what are the types?", replies=2)
+    new = await visitor.request_session(None, revoke_token=old["session_token"])  # what "Clear chat" sends
+    assert new["session_id"] != old["session_id"]
+    intruder = Visitor(base_url, origin)
+    assert (await intruder.open(old["session_token"]))["session_id"] != old["session_id"]
+    pauses = running_assistant.conversation_events(old["session_id"], "pause")
+    assert [p.get("metadata") for p in pauses] == [{"reason": "cleared by the visitor"}]
+    await visitor.close()
+    await intruder.close()
+
+
+async def test_a_token_idle_beyond_the_limit_resumes_nothing(base_url, origin, running_assistant):
+    visitor = Visitor(base_url, origin)
+    session = await visitor.open()
+    await visitor.say("what are the types?", replies=2)
+    await visitor.close()
+    idle = float(running_assistant.services["rasa"].env.get("WIDGET_SESSION_IDLE_HOURS", "24")) * 3600
+    with sqlite3.connect(running_assistant.tracker_db) as db:  # the conversation went quiet a day ago
+        db.execute(
+            "UPDATE events SET timestamp = timestamp - :by, "
+            "data = json_set(data, '$.timestamp', json_extract(data, '$.timestamp') - :by) WHERE sender_id = :id",
+            {"by": idle + 60, "id": session["session_id"]},
+        )
+    stale = widget_tokens(running_assistant).sign(session["session_id"], time.time() - idle - 60)
+    again = Visitor(base_url, origin)
+    assert (await again.open(stale))["session_id"] != session["session_id"]
+    fresh = widget_tokens(running_assistant).sign(session["session_id"])
+    assert (await again.request_session(fresh))["session_id"] == session["session_id"]  # a token used just now
+    await again.close()
+
+
+@pytest.mark.parametrize("token", ["é" * 32 + ".1.abc", "a" * 32 + ".1." + "é" * 64, "\udc00", 42, ["x"], None])
+async def test_odd_tokens_get_a_fresh_session_without_an_error(base_url, origin, token):
+    visitor = Visitor(base_url, origin)
+    session = await visitor.open(token)
+    assert session["session_id"] and not visitor.errors
+    await visitor.close()
+
+
+async def test_a_visitors_slash_command_is_read_as_text(base_url, origin, running_assistant, clinic_database):
+    visitor = Visitor(base_url, origin)
+    session = await visitor.open()
+    reply = await visitor.say("/crisis")
+    assert "Suicide & Crisis Lifeline" not in reply
+    await visitor.say('/affirm{"more_response": "ketamine/evidence"}')
+    [first, second] = running_assistant.conversation_events(session["session_id"], "user")
+    assert first["parse_data"]["intent"]["name"] != "crisis"
+    assert second["text"].startswith("/affirm")
+    assert not [e for e in second["parse_data"]["entities"] if e.get("extractor") == "RegexMessageHandler"]
+    assert "ketamine/evidence" not in {e["value"] for e in second["parse_data"]["entities"]}
+    await asyncio.sleep(1)
+    assert flags_for(engine_for(clinic_database.url), session["session_id"]) == []
+    await visitor.close()

@@ -7,7 +7,9 @@ separate messages with their payloads. Here every request must carry a valid
 consent, numbered choices, replies) is ``clinic_assistant.sms.texting``.
 """
 
+import asyncio
 import logging
+import re
 from typing import Any, Awaitable, Callable, Dict, Optional
 from urllib.parse import parse_qsl
 
@@ -17,14 +19,17 @@ from sanic.request import Request
 from twilio.request_validator import RequestValidator
 
 from clinic_assistant import settings
+from clinic_assistant.channels.input_checks import without_controls
 from clinic_assistant.contact import parse_phone
-from clinic_assistant.sms.texting import Inbound, Texting
+from clinic_assistant.sms.texting import Texting
 
 logger = logging.getLogger(__name__)
 
 # Twilio answers a webhook with TwiML; replies go out through its API instead, so this is empty.
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 FORM_TYPE = "application/x-www-form-urlencoded"
+# Twilio's message ids: two letters (SM, MM) and 32 hex digits; a little looser, never anything else.
+MESSAGE_SID = re.compile(r"[A-Za-z]{2}[0-9A-Za-z]{8,62}")
 
 
 class TwilioSMSInput(InputChannel):
@@ -60,8 +65,19 @@ class TwilioSMSInput(InputChannel):
             inbound, problem = _inbound(form)
             if problem:
                 return response.text(problem, status=400)
-            await texting.receive(inbound)
+            await texting.receive(texting.inbound(**inbound))  # kept, then answered in the background
             return response.text(EMPTY_TWIML, content_type="text/xml")
+
+        @blueprint.listener("after_server_start")
+        async def start_retries(app: Any, _: Any) -> None:
+            if texting is not None:
+                app.ctx.sms_retries = asyncio.create_task(texting.run_retries())
+
+        @blueprint.listener("before_server_stop")
+        async def stop_retries(app: Any, _: Any) -> None:
+            retries = getattr(app.ctx, "sms_retries", None)
+            if retries is not None:
+                retries.cancel()
 
         return blueprint
 
@@ -81,15 +97,20 @@ def _signed_url(request: Request) -> str:
     return settings.SMS_WEBHOOK_PUBLIC_URL or request.url
 
 
-def _inbound(form: Dict[str, str]) -> "tuple[Optional[Inbound], Optional[str]]":
+def _inbound(form: Dict[str, str]) -> "tuple[Dict[str, Any], Optional[str]]":
+    """The text's fields from Twilio's form, or why the form is not one Twilio sends."""
     missing = [name for name in ("MessageSid", "From") if not form.get(name)]
     if missing:
-        return None, f"Missing field(s): {', '.join(missing)}."
+        return {}, f"Missing field(s): {', '.join(missing)}."
+    if not MESSAGE_SID.fullmatch(form["MessageSid"]):
+        return {}, "MessageSid is not a Twilio message id."
     phone = parse_phone(form["From"])
     if not phone:
-        return None, "From is not a phone number."
+        return {}, "From is not a phone number."
     try:
         media = int(form.get("NumMedia") or 0)
     except ValueError:
-        return None, "NumMedia must be a number."
-    return Inbound(message_sid=form["MessageSid"], phone=phone, body=form.get("Body", ""), media=media), None
+        return {}, "NumMedia must be a number."
+    # A control character a phone let through is dropped, not the text: Twilio has already delivered it.
+    body = without_controls(form.get("Body", ""))
+    return {"message_sid": form["MessageSid"], "phone": phone, "body": body, "media": media}, None

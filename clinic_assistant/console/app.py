@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from clinic_assistant import logs, settings
 from clinic_assistant.console import keys, security
+from clinic_assistant.console.display import visible
 from clinic_assistant.console.indexer import index_new_events
 from clinic_assistant.console.routes import setup_routes
 from clinic_assistant.store.db import engine_for
@@ -51,13 +52,16 @@ def create_app(
     )
     app[keys.CLOCK] = clock
     app[keys.LOGIN_LIMITER] = security.LoginRateLimiter(clock=clock)
+    app[keys.LOGIN_BACKOFF] = security.LoginBackoff(clock=clock)
     app[keys.ENDED_SESSIONS] = security.EndedSessions()
-    aiohttp_jinja2.setup(
+    templates = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         context_processors=[security.template_context],
     )
+    # Every template shows visitor-supplied text through it (display.py says why).
+    templates.filters["visible"] = visible
     setup_routes(app)
     app.cleanup_ctx.append(_databases)
     return app

@@ -1,7 +1,10 @@
 """Logging in and out, the health and readiness checks, and the admins' page of staff accounts.
 
-Failed logins and lockouts are audited with the account's username, and only when the account exists:
-what someone typed as an unknown username may be a password typed in the wrong box.
+A failed login gets one answer, in the same time, whether the username is unknown, the account inactive or the
+password wrong. Failures slow down further tries of that username from that client address only (``LoginBackoff``),
+so nobody can keep a staff member out from elsewhere. Failed and throttled logins are audited with the account's
+username only when the account exists: what someone typed as an unknown username may be a password typed in the
+wrong box.
 """
 
 import asyncio
@@ -14,7 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp_jinja2
 from aiohttp import web
 
-from clinic_assistant import readiness, settings
+from clinic_assistant import readiness
 from clinic_assistant.console import keys
 from clinic_assistant.console.security import (
     csrf_token,
@@ -23,17 +26,20 @@ from clinic_assistant.console.security import (
     logged_in_user,
     require_role,
     start_session,
+    wait_text,
 )
 from clinic_assistant.store import staff
 from clinic_assistant.store.review import audit
 
 WRONG_LOGIN = "Wrong username or password."
-LOCKED = "This account is locked for {minutes} minutes after too many failed logins."
+ADDRESS_LIMITED = "Too many login attempts from your network. Try again in {wait}."
+# Said alike for every username, existing or not: the count is per typed username and address.
+THROTTLED = "Too many failed logins with this username from your network. Try again in {wait}."
 # What a POST on the users page did, named in its redirect (?done=...); unknown names show nothing.
 DONE = {
     "created": "Account created.",
     "role": "Role changed.",
-    "activated": "Account activated (and unlocked).",
+    "activated": "Account activated.",
     "deactivated": "Account deactivated: its sessions have ended.",
     "password": "Password changed: the account's sessions have ended.",
 }
@@ -93,22 +99,19 @@ async def login(request: web.Request) -> web.Response:
     form = await request.post()
     target = _safe_next(form.get("next"))
     username = str(form.get("username", "")).strip()
-    limiter = request.app[keys.LOGIN_LIMITER]
+    limiter, backoff = request.app[keys.LOGIN_LIMITER], request.app[keys.LOGIN_BACKOFF]
     if not limiter.allow(client):
-        minutes = math.ceil(limiter.retry_after(client) / 60)
-        error = f"Too many login attempts from your network. Try again in {minutes} minutes."
-        response = _login_form(request, target, username, error=error, status=429)
-        response.headers["Retry-After"] = str(limiter.retry_after(client))
-        return response
+        return _too_many(request, target, username, ADDRESS_LIMITED, limiter.retry_after(client))
+    wait = backoff.wait(username, client)
+    if wait:
+        await _audit_attempt(request, "login_throttled", username, f"next try in {math.ceil(wait)} s, from {client}")
+        return _too_many(request, target, username, THROTTLED, wait)
     engine, now = request.app[keys.CLINIC], _now(request)
     try:
         user = await asyncio.to_thread(staff.authenticate, engine, username, str(form.get("password", "")), now)
-    except staff.AccountLocked as locked:
-        await _audit(request, "system", "login_refused_locked", staff.normalise_username(username), f"from {client}")
-        minutes = math.ceil((locked.until - now).total_seconds() / 60)
-        return _login_form(request, target, username, error=LOCKED.format(minutes=minutes), status=403)
     except staff.LoginFailed as failed:
         return await _login_failed(request, target, username, failed)
+    backoff.succeeded(username, client)
     found = await asyncio.to_thread(staff.session_user, engine, user.id)
     if found is None:  # deleted in between
         return _login_form(request, target, username, error=WRONG_LOGIN, status=401)
@@ -117,16 +120,27 @@ async def login(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(target)
 
 
+def _too_many(request: web.Request, target: str, username: str, message: str, seconds: float) -> web.Response:
+    response = _login_form(request, target, username, error=message.format(wait=wait_text(seconds)), status=429)
+    response.headers["Retry-After"] = str(max(1, math.ceil(seconds)))
+    return response
+
+
 async def _login_failed(request: web.Request, target: str, username: str, failed: staff.LoginFailed) -> web.Response:
     client = request.remote or ""
+    delay = request.app[keys.LOGIN_BACKOFF].failed(username, client)
     name = staff.normalise_username(username) if failed.known else ""
     detail = f"from {client}" if failed.known else f"unknown or inactive user, from {client}"
+    if delay:
+        detail += f"; this username's next try from there waits {math.ceil(delay)} s"
     await _audit(request, "system", "login_failed", name, detail)
-    if not failed.locked_now:
-        return _login_form(request, target, username, error=WRONG_LOGIN, status=401)
-    minutes = settings.CONSOLE_LOCKOUT_MINUTES
-    await _audit(request, "system", "account_locked", name, f"{minutes} minutes, after too many failed logins")
-    return _login_form(request, target, username, error=LOCKED.format(minutes=minutes), status=403)
+    return _login_form(request, target, username, error=WRONG_LOGIN, status=401)
+
+
+async def _audit_attempt(request: web.Request, action: str, username: str, detail: str) -> None:
+    """Audit a refused attempt: by username if an active account has it (one lookup either way, the same work)."""
+    known = await asyncio.to_thread(staff.active_username, request.app[keys.CLINIC], username)
+    await _audit(request, "system", action, known or "", detail if known else f"unknown or inactive user, {detail}")
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -155,10 +169,8 @@ async def ready(request: web.Request) -> web.Response:
 
 async def _users_page(request: web.Request, status: int = 200, **context: Any) -> web.Response:
     users = await asyncio.to_thread(staff.list_users, request.app[keys.CLINIC])
-    now = _now(request)
     values: Dict[str, Any] = {
         "users": users,
-        "locked": {user.username for user in users if user.locked_until and user.locked_until > now},
         "roles": staff.ROLES,
         "min_length": staff.PASSWORD_MIN_LENGTH,
         "done": DONE.get(request.query.get("done", "")),

@@ -2,7 +2,7 @@
 
 Each chart is an ``<svg role="img">`` named by its ``<title>`` and summed up by its ``<desc>``; the page shows the
 same figures in a table next to it, for screen readers and for anyone who wants the exact numbers. Every label comes
-from data (channel and intent names), so every label is escaped.
+from data (channel and intent names), so every label is escaped, its control and bidi characters shown (``_escaped``).
 """
 
 import math
@@ -11,6 +11,8 @@ from datetime import date, timedelta
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from markupsafe import Markup, escape
+
+from clinic_assistant.console.display import visible
 
 # Okabe-Ito: told apart with the common colour-vision deficiencies; the legend and the table name them anyway.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442")
@@ -40,6 +42,11 @@ class DailyCounts:
     @property
     def grand_total(self) -> int:
         return sum(self.counts.values())
+
+
+def _escaped(value: object) -> Markup:
+    """A label for the SVG: escaped, and its control and bidi characters shown, as the templates' ``visible``."""
+    return escape(visible(value))
 
 
 def daily_counts(
@@ -87,16 +94,16 @@ def _day(day: date) -> str:
 def _svg(chart_id: str, width: int, height: int, title: str, desc: str, body: List[str]) -> Markup:
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
-        f'aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc" '
+        f'aria-labelledby="{_escaped(chart_id)}-title {_escaped(chart_id)}-desc" '
         f'font-family="system-ui, sans-serif" font-size="12" fill="{INK}">'
-        f'<title id="{escape(chart_id)}-title">{escape(title)}</title>'
-        f'<desc id="{escape(chart_id)}-desc">{escape(desc)}</desc>'
+        f'<title id="{_escaped(chart_id)}-title">{_escaped(title)}</title>'
+        f'<desc id="{_escaped(chart_id)}-desc">{_escaped(desc)}</desc>'
     )
     return Markup(head + "".join(body) + "</svg>")
 
 
 def _empty(chart_id: str, title: str, message: str) -> Markup:
-    text = f'<text x="360" y="40" text-anchor="middle">{escape(message)}</text>'
+    text = f'<text x="360" y="40" text-anchor="middle">{_escaped(message)}</text>'
     return _svg(chart_id, 720, 80, title, message, [text])
 
 
@@ -140,7 +147,7 @@ def _stack(data: DailyCounts, day: date, x: float, bar_width: float, bottom: int
         label = f"{_day(day)}, {channel}: {count}"
         parts.append(
             f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(bar_width)}" height="{_num(height)}" '
-            f'fill="{colour(index)}"><title>{escape(label)}</title></rect>'
+            f'fill="{colour(index)}"><title>{_escaped(label)}</title></rect>'
         )
     return parts
 
@@ -153,7 +160,7 @@ def _day_labels(days: Sequence[date], left: int, slot: float, bottom: int) -> Li
         shown.pop(-2)  # keep the last day's label clear of the one before
     return [
         f'<text x="{_num(left + i * slot + slot / 2)}" y="{bottom + 16}" text-anchor="middle">'
-        f"{escape(_day(days[i]))}</text>"
+        f"{_escaped(_day(days[i]))}</text>"
         for i in shown
     ]
 
@@ -162,7 +169,7 @@ def _legend(channels: Sequence[str], left: int, y: int) -> List[str]:
     parts, x = [], float(left)
     for index, channel in enumerate(channels):
         parts.append(f'<rect x="{_num(x)}" y="{y - 10}" width="12" height="12" fill="{colour(index)}"/>')
-        parts.append(f'<text x="{_num(x + 16)}" y="{y}">{escape(channel)}</text>')
+        parts.append(f'<text x="{_num(x + 16)}" y="{y}">{_escaped(channel)}</text>')
         x += 28 + 7 * len(channel)
     return parts
 
@@ -189,9 +196,9 @@ def bar_chart(items: Sequence[Tuple[str, int]], chart_id: str = "topics", title:
         length = max(plot_width * count / largest, 1 if count else 0)
         short = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "\u2026"
         body.append(
-            f'<text x="{label_width - 8}" y="{y + 15}" text-anchor="end">{escape(short)}</text>'
+            f'<text x="{label_width - 8}" y="{y + 15}" text-anchor="end">{_escaped(short)}</text>'
             f'<rect x="{label_width}" y="{y + 3}" width="{_num(length)}" height="{row - 8}" fill="{BAR_COLOUR}">'
-            f"<title>{escape(f'{label}: {count}')}</title></rect>"
+            f"<title>{_escaped(f'{label}: {count}')}</title></rect>"
             f'<text x="{_num(label_width + length + 6)}" y="{y + 15}">{count}</text>'
         )
     summary = "; ".join(f"{label} {count}" for label, count in items)

@@ -8,7 +8,7 @@ from aiohttp import web
 from sqlalchemy.engine import Engine
 
 if TYPE_CHECKING:
-    from clinic_assistant.console.security import EndedSessions, LoginRateLimiter
+    from clinic_assistant.console.security import EndedSessions, LoginBackoff, LoginRateLimiter
 
 
 @dataclass(frozen=True)
@@ -29,4 +29,6 @@ SETTINGS = web.AppKey("settings", ConsoleSettings)
 # Seconds since the epoch, as time.time(); tests give a clock they can move forward.
 CLOCK = web.AppKey("clock", Callable[[], float])
 LOGIN_LIMITER: "web.AppKey[LoginRateLimiter]" = web.AppKey("login_limiter")
+# Failed logins per (username, client address), for the exponential backoff.
+LOGIN_BACKOFF: "web.AppKey[LoginBackoff]" = web.AppKey("login_backoff")
 ENDED_SESSIONS: "web.AppKey[EndedSessions]" = web.AppKey("ended_sessions")

@@ -32,6 +32,7 @@ from clinic_assistant.store.tables import (
     handoff_requests,
     reach_out_requests,
     sms_choices,
+    sms_inbound,
 )
 
 # Every clinic table keyed by conversation whose rows go with the conversation.
@@ -44,6 +45,7 @@ CONVERSATION_TABLES = (
     corrections,
     conversation_flags,
     sms_choices,
+    sms_inbound,
 )
 REQUEST_TABLES = {"consultation": consultation_requests, "handoff": handoff_requests, "reach_out": reach_out_requests}
 

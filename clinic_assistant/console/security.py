@@ -9,6 +9,7 @@ views. Views get the staff member with ``current_user(request)``, guard admin pa
 import asyncio
 import functools
 import hmac
+import math
 import secrets
 import time
 from collections import deque
@@ -24,7 +25,7 @@ from clinic_assistant import settings
 from clinic_assistant.console import keys
 from clinic_assistant.local_secrets import local_secret
 from clinic_assistant.store.db import StoreUnavailable
-from clinic_assistant.store.staff import StaffUser, session_user
+from clinic_assistant.store.staff import StaffUser, normalise_username, session_user
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -243,6 +244,84 @@ class LoginRateLimiter:
 
     def _forget_old(self, now: float) -> None:
         self._recent = {c: r for c, r in self._recent.items() if r and r[-1] > now - self.window_seconds}
+
+
+class LoginBackoff:
+    """Failed logins per (username, client address): after ``free`` failures in a row, each further try waits
+    ``base ** k`` seconds (k = failures beyond the free ones), at most ``max_seconds``; in memory, per process.
+
+    Never per account alone: a stranger failing on purpose from one address slows only that address's tries of
+    that username, and staff still log in from theirs. Unknown usernames are counted like known ones, so the
+    waits tell nothing about which exist; they are kept as keyed hashes, since what was typed as a username may
+    be a password typed in the wrong box. A success, or ``reset_seconds`` without a failure, forgets the count.
+    """
+
+    MAX_ENTRIES = 10_000  # bounds the memory a flood of usernames and addresses can take
+
+    def __init__(
+        self,
+        free: Optional[int] = None,
+        base: Optional[float] = None,
+        max_seconds: Optional[float] = None,
+        reset_seconds: Optional[float] = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.free = settings.CONSOLE_LOGIN_ATTEMPTS if free is None else free
+        self.base = settings.CONSOLE_LOGIN_BACKOFF_BASE if base is None else base
+        self.max_seconds = settings.CONSOLE_LOGIN_BACKOFF_MAX_SECONDS if max_seconds is None else max_seconds
+        default_reset = settings.CONSOLE_LOGIN_BACKOFF_RESET_MINUTES * 60
+        self.reset_seconds = default_reset if reset_seconds is None else reset_seconds
+        self._clock = clock
+        self._secret = secrets.token_bytes(32)
+        self._failures: Dict[bytes, Tuple[int, float]] = {}  # key -> (failures in a row, time of the last one)
+
+    def wait(self, username: str, client: str) -> float:
+        """Seconds before ``username`` may be tried again from ``client``; 0 when it may be now."""
+        failures, last = self._count(self._key(username, client))
+        return max(0.0, last + self.delay(failures) - self._clock()) if failures else 0.0
+
+    def failed(self, username: str, client: str) -> float:
+        """Count a failed login of ``username`` from ``client``; the wait it sets before the next try (0: none)."""
+        now, key = self._clock(), self._key(username, client)
+        failures = self._count(key)[0] + 1
+        self._failures[key] = (failures, now)
+        if len(self._failures) > self.MAX_ENTRIES:
+            self._forget_old(now)
+        return self.delay(failures)
+
+    def succeeded(self, username: str, client: str) -> None:
+        self._failures.pop(self._key(username, client), None)
+
+    def delay(self, failures: int) -> float:
+        """The wait after ``failures`` failures in a row."""
+        if failures < self.free:
+            return 0.0
+        exponent = min(failures - self.free + 1, 64)  # past this the cap applies anyway; no float overflow
+        return min(self.base**exponent, self.max_seconds)
+
+    def _key(self, username: str, client: str) -> bytes:
+        return hmac.new(self._secret, f"{normalise_username(username)}\0{client}".encode(), sha256).digest()
+
+    def _count(self, key: bytes) -> Tuple[int, float]:
+        failures, last = self._failures.get(key, (0, 0.0))
+        if failures and self._clock() - last > self.reset_seconds:
+            del self._failures[key]
+            return 0, 0.0
+        return failures, last
+
+    def _forget_old(self, now: float) -> None:
+        kept = {k: v for k, v in self._failures.items() if now - v[1] <= self.reset_seconds}
+        if len(kept) > self.MAX_ENTRIES:  # still too many: keep the newest half
+            kept = dict(sorted(kept.items(), key=lambda item: item[1][1])[-self.MAX_ENTRIES // 2 :])
+        self._failures = kept
+
+
+def wait_text(seconds: float) -> str:
+    """A wait as the login page says it: "3 seconds", "15 minutes"."""
+    if seconds < 120:
+        whole = max(1, math.ceil(seconds))
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    return f"{math.ceil(seconds / 60)} minutes"
 
 
 class EndedSessions:

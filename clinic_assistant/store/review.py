@@ -14,18 +14,32 @@ import io
 import json
 import re
 from collections import defaultdict
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import yaml
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, exists, func, literal_column, select
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.sql import ColumnElement, Select
 
-from clinic_assistant.console.masking import mask_contacts
+from clinic_assistant.console.display import visible
+from clinic_assistant.console.masking import NAME_SLOTS, PLACEHOLDERS, mask_contacts, redact
 from clinic_assistant.store.db import Flag, as_utc, begin, flags_for, utc
 from clinic_assistant.store.tables import (
     FLAG_KINDS,
@@ -367,6 +381,9 @@ class Transcript:
     notes: List[Note]  # oldest first
     reviewed_at: Optional[datetime]
     reviewed_by: Optional[str]
+    # Every name the patient gave the forms (each value the name slot held, the requests' names): masked wherever
+    # they appear in the conversation until contact details are revealed.
+    names: List[str] = field(default_factory=list)
 
 
 def transcript(tracker: Engine, clinic: Engine, conversation_id: str) -> Transcript:
@@ -381,17 +398,56 @@ def transcript(tracker: Engine, clinic: Engine, conversation_id: str) -> Transcr
         rows = connection.execute(query).all()
     if not rows:
         raise ConversationNotFound(conversation_id)
-    turns, slots = [], {}
+    turns, slots, names = [], {}, []
     for row in rows:
         data = _event_data(row.data)
         if row.type_name == "slot" and "name" in data:
             slots[data["name"]] = data.get("value")
+            names += _name_in_slot_event(data)
         elif row.type_name in ("user", "bot"):
             turns.append(turn_of(row.id, row.type_name, row.timestamp, data))
-    return _with_clinic_data(clinic, conversation_id, turns, slots)
+    return _with_clinic_data(clinic, conversation_id, turns, slots, names)
 
 
-def _with_clinic_data(clinic: Engine, conversation_id: str, turns: List[Turn], slots: Dict[str, Any]) -> Transcript:
+def _name_in_slot_event(data: Dict[str, Any]) -> List[str]:
+    value = data.get("value")
+    return [value] if data.get("name") in NAME_SLOTS and isinstance(value, str) and value.strip() else []
+
+
+def known_names(
+    clinic: Engine, conversation_ids: Sequence[str], tracker: Optional[Engine] = None
+) -> Dict[str, List[str]]:
+    """The names patients gave in these conversations, by conversation: the names on their requests and, with
+    ``tracker``, every value the forms' name slot held (a corrected name, or one cleared after sending, included)."""
+    names: Dict[str, List[str]] = defaultdict(list)
+    with begin(clinic) as connection:
+        for table in (consultation_requests, handoff_requests):
+            for chunk in chunks(sorted(set(conversation_ids))):
+                query = select(table.c.conversation_id, table.c.name).where(table.c.conversation_id.in_(chunk))
+                for row in connection.execute(query):
+                    names[row.conversation_id] += [row.name] if row.name else []
+    if tracker is not None:
+        for conversation_id, data in _slot_events(tracker, conversation_ids, NAME_SLOTS):
+            names[conversation_id] += _name_in_slot_event(data)
+    return dict(names)
+
+
+def _slot_events(tracker: Engine, conversation_ids: Sequence[str], slots: Sequence[str]) -> Iterator[Tuple[str, Dict]]:
+    events = TRACKER_EVENTS.c
+    # A substring test first, so only the slot events that may name these slots are read and parsed.
+    named = [events.data.contains(f'"{slot}"', autoescape=True) for slot in slots]
+    with begin(tracker) as connection:
+        for chunk in chunks(sorted(set(conversation_ids))):
+            query = select(events.sender_id, events.data).where(
+                events.sender_id.in_(chunk), events.type_name == "slot", or_(*named)
+            )
+            for row in connection.execute(query):
+                yield row.sender_id, _event_data(row.data)
+
+
+def _with_clinic_data(
+    clinic: Engine, conversation_id: str, turns: List[Turn], slots: Dict[str, Any], names: List[str]
+) -> Transcript:
     index = conversations.c
     notes = conversation_notes.c
     with begin(clinic) as connection:
@@ -417,6 +473,7 @@ def _with_clinic_data(clinic: Engine, conversation_id: str, turns: List[Turn], s
         notes=[Note(**_aware(row._asdict())) for row in note_rows],
         reviewed_at=as_utc(indexed.reviewed_at) if indexed and indexed.reviewed_at else None,
         reviewed_by=indexed.reviewed_by if indexed else None,
+        names=names + [row.name for row in request_rows if row.name],
     )
 
 
@@ -577,25 +634,50 @@ def _current_corrections(engine: Engine) -> List[Correction]:
     return list(newest.values())
 
 
-def corrections_yaml(engine: Engine) -> str:
-    """The corrections as Rasa 3.x NLU training data (retrieval intents by response key), one example each."""
+# Says, in the file itself, what the export changed.
+EXPORT_NOTICE = (
+    f"# Phone numbers, e-mail addresses and the names patients gave are replaced by {PLACEHOLDERS['phone']},\n"
+    f"# {PLACEHOLDERS['email']} and {PLACEHOLDERS['name']}. Read every example before adding it to data/nlu/.\n"
+)
+
+
+def corrections_yaml(engine: Engine, tracker: Optional[Engine] = None) -> str:
+    """The corrections as Rasa 3.x NLU training data (retrieval intents by response key), one example each, with
+    contact details and the patients' names (those the forms collected, read from ``tracker`` if given, and those
+    on requests) replaced by placeholders: the file is meant for the repository's data/."""
+    current = _current_corrections(engine)
+    names = known_names(engine, [c.conversation_id for c in current], tracker)
     examples: Dict[str, List[str]] = defaultdict(list)
-    for correction in reversed(_current_corrections(engine)):  # oldest first, as they were made
-        # One line of printable text: a YAML block scalar cannot hold control characters.
-        line = " ".join("".join(ch for ch in correction.text if ch.isprintable() or ch.isspace()).split())
+    for correction in reversed(current):  # oldest first, as they were made
+        line = training_text(correction.text, names.get(correction.conversation_id, ()))
         if normalise(line) not in {normalise(e) for e in examples[correction.training_intent]}:
             examples[correction.training_intent].append(line)
-    lines = ['version: "3.1"', "nlu:"]
+    lines = [EXPORT_NOTICE.rstrip("\n"), 'version: "3.1"', "nlu:"]
     for intent in sorted(examples):
         lines += [f"- intent: {intent}", "  examples: |", *(f"    - {text}" for text in examples[intent])]
     return "\n".join(lines) + "\n"
 
 
-def untrained_corrections(engine: Engine, data_dir: Path) -> List[Correction]:
+def training_text(text: str, names: Sequence[str] = ()) -> str:
+    """A patient's message as a training example: contacts and ``names`` replaced by placeholders, on one line of
+    printable text (a YAML block scalar cannot hold control characters)."""
+    printable = "".join(ch for ch in text if ch.isprintable() or ch.isspace())
+    return " ".join(redact(printable, names).split())
+
+
+def untrained_corrections(engine: Engine, data_dir: Path, tracker: Optional[Engine] = None) -> List[Correction]:
     """The corrections not yet examples of their intent in the NLU data under ``data_dir`` (``data/nlu/*.yml``),
-    newest first. Texts are compared normalised: case, spacing and entity annotations aside."""
+    newest first. Texts are compared normalised: case, spacing and entity annotations aside; as written or as
+    exported (placeholders in place of contacts and names)."""
     known = nlu_examples(data_dir)
-    return [c for c in _current_corrections(engine) if normalise(c.text) not in known.get(c.training_intent, set())]
+    current = _current_corrections(engine)
+    names = known_names(engine, [c.conversation_id for c in current], tracker)
+
+    def in_the_data(c: Correction) -> bool:
+        forms = {normalise(c.text), normalise(training_text(c.text, names.get(c.conversation_id, ())))}
+        return bool(forms & known.get(c.training_intent, set()))
+
+    return [c for c in current if not in_the_data(c)]
 
 
 def nlu_examples(data_dir: Path) -> Dict[str, Set[str]]:
@@ -770,7 +852,8 @@ def _csv(header: List[str], records: Iterable[Dict[str, Any]]) -> str:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    # Shown as in the console: no bidi override or control character can reorder or hide what a spreadsheet shows.
+    text = visible(value.isoformat() if isinstance(value, datetime) else value)
     return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
 
 
@@ -790,7 +873,10 @@ class AuditEntry:
 def audit(
     engine: Engine, actor: str, action: str, target: str, detail: str = "", now: Optional[datetime] = None
 ) -> int:
-    """Append an entry to the audit log; its id. Contact details in ``detail`` are masked, long details cut."""
+    """Append an entry to the audit log; its id. Contact details in ``detail`` are masked, long details cut, NUL
+    characters written as ``⟨U+0000⟩``."""
+    # PostgreSQL's text columns refuse NUL (a sender id may hold one): kept visible instead of failing the view.
+    target, detail = target.replace("\x00", visible("\x00")), detail.replace("\x00", visible("\x00"))
     if not 0 < len(actor) <= 64 or not 0 < len(action) <= 64 or len(target) > 255:
         raise ValueError("audit actor and action need 1 to 64 characters, target at most 255")
     detail = mask_contacts(detail)[:MAX_DETAIL_CHARS]

@@ -1,4 +1,7 @@
-"""Staff accounts of the console: passwords hashed with Argon2, failed logins counted, accounts locked.
+"""Staff accounts of the console: passwords hashed with Argon2, logins checked in the same time whoever they name.
+
+Failed logins lock no account (anyone could then keep staff out by failing on purpose): the console throttles
+them per username and client address (``console.security.LoginBackoff``).
 
 Usernames are case-insensitive (stored lower-case). Like ``db``, every function raises
 ``StoreUnavailable`` when the database can't be used and ``ValueError`` for invalid values.
@@ -6,7 +9,7 @@ Usernames are case-insensitive (stored lower-case). Like ``db``, every function 
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cache
 from hashlib import sha256
 from typing import List, Optional, Tuple
@@ -14,10 +17,10 @@ from typing import List, Optional, Tuple
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
 
-from clinic_assistant import settings
 from clinic_assistant.store.db import as_utc, begin, utc
 from clinic_assistant.store.tables import STAFF_ROLES, staff_users
 
@@ -49,18 +52,9 @@ class UserExists(ValueError):
 class LoginFailed(Exception):
     """Wrong username or password (which one is not said), or an inactive account."""
 
-    def __init__(self, known: bool, locked_now: bool = False) -> None:
+    def __init__(self, known: bool) -> None:
         super().__init__("Wrong username or password")
         self.known = known  # an active account has this username: for the audit log, never for the visitor
-        self.locked_now = locked_now  # this failure locked the account
-
-
-class AccountLocked(Exception):
-    """Too many failed logins: no password is accepted until ``until``."""
-
-    def __init__(self, until: datetime) -> None:
-        super().__init__(f"Account locked until {until.isoformat()}")
-        self.until = until
 
 
 @dataclass(frozen=True)
@@ -69,11 +63,10 @@ class StaffUser:
     username: str
     role: str  # one of ROLES
     active: bool
-    locked_until: Optional[datetime]  # aware; a past time means unlocked
     last_login_at: Optional[datetime]  # aware
 
 
-_USER_COLUMNS = [staff_users.c[name] for name in ("id", "username", "role", "active", "locked_until", "last_login_at")]
+_USER_COLUMNS = [staff_users.c[name] for name in ("id", "username", "role", "active", "last_login_at")]
 
 
 def normalise_username(username: str) -> str:
@@ -123,7 +116,6 @@ def create_user(
         "password_hash": _hasher.hash(password),
         "role": role,
         "active": True,
-        "failed_logins": 0,
         "created_at": utc(now or datetime.now(timezone.utc)),
         "created_by": created_by,
     }
@@ -177,17 +169,14 @@ def set_role(engine: Engine, username: str, role: str) -> None:
 
 
 def set_active(engine: Engine, username: str, active: bool) -> None:
-    """Deactivate (its sessions stop working) or reactivate an account; reactivating also unlocks it."""
-    if active:
-        _update(engine, username, active=True, failed_logins=0, locked_until=None)
-    else:
-        _update(engine, username, active=False)
+    """Deactivate (its sessions stop working) or reactivate an account."""
+    _update(engine, username, active=active)
 
 
 def set_password(engine: Engine, username: str, password: str) -> None:
-    """A new password (it ends the account's sessions, and unlocks it)."""
+    """A new password (it ends the account's sessions)."""
     check_password(password)
-    _update(engine, username, password_hash=_hasher.hash(password), failed_logins=0, locked_until=None)
+    _update(engine, username, password_hash=_hasher.hash(password))
 
 
 def _update(engine: Engine, username: str, **values: object) -> None:
@@ -198,57 +187,47 @@ def _update(engine: Engine, username: str, **values: object) -> None:
         raise UserNotFound(username)
 
 
-def authenticate(
-    engine: Engine,
-    username: str,
-    password: str,
-    now: datetime,
-    max_failures: Optional[int] = None,
-    lockout_minutes: Optional[float] = None,
-) -> StaffUser:
-    """The active account if the password is right; ``AccountLocked`` while it is locked, else ``LoginFailed``.
+def authenticate(engine: Engine, username: str, password: str, now: datetime) -> StaffUser:
+    """The active account if the password is right; else ``LoginFailed``, alike for an unknown username, an
+    inactive account and a wrong password.
 
-    ``max_failures`` failures in a row (default CONSOLE_LOGIN_ATTEMPTS) lock the account for
-    ``lockout_minutes`` (default CONSOLE_LOCKOUT_MINUTES). A success records the login and
-    rehashes the password if the hasher's parameters changed.
+    Every failure does the same work, one Argon2 verification and no write, so neither the answer nor its time
+    tells whether the username exists. A success records the login (clearing a lock from before accounts stopped
+    being locked) and rehashes the password if the hasher's parameters changed.
     """
-    max_failures = max_failures or settings.CONSOLE_LOGIN_ATTEMPTS
-    lockout = timedelta(minutes=lockout_minutes or settings.CONSOLE_LOCKOUT_MINUTES)
     now = utc(now)
     username = normalise_username(username)
+    dummy = _dummy_hash()  # made before the lookup: the first call costs the same whoever it names
+    row = _account(engine, select(staff_users), username)
+    usable = row is not None and bool(row.active)
+    # Without a usable account, a dummy hash is verified: the same Argon2 work as for a wrong password.
+    # (Outside the transaction: no connection is held for the hashing.)
+    if not _verify(row.password_hash if usable else dummy, password) or not usable:
+        raise LoginFailed(known=usable)
     with begin(engine) as connection:
-        row = connection.execute(
-            select(staff_users).where(staff_users.c.username == username).with_for_update()
-        ).first()
-        if row is None or not row.active:
-            _verify(_dummy_hash(), password)  # the same work as for an account: timing tells nothing
-            raise LoginFailed(known=False)
-        if row.locked_until is not None and as_utc(row.locked_until) > now:
-            raise AccountLocked(as_utc(row.locked_until))
-        if not _verify(row.password_hash, password):
-            locked_now = _count_failure(connection, row.id, now, max_failures, lockout)
-            failed = LoginFailed(known=True, locked_now=locked_now)
-        else:
-            values = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
-            if _hasher.check_needs_rehash(row.password_hash):
-                values["password_hash"] = _hasher.hash(password)
-            connection.execute(staff_users.update().where(staff_users.c.id == row.id).values(values))
-            failed = None
-    if failed:
-        raise failed  # outside the transaction, so the failure count is committed
+        _record_login(connection, row, password, now)
     return get_user(engine, username)
 
 
-def _count_failure(connection: Connection, user_id: int, now: datetime, max_failures: int, lockout: timedelta) -> bool:
-    """Add a failed login; lock the account at ``max_failures``. True if it was locked now."""
-    where = staff_users.c.id == user_id
-    connection.execute(staff_users.update().where(where).values(failed_logins=staff_users.c.failed_logins + 1))
-    failures = connection.execute(select(staff_users.c.failed_logins).where(where)).scalar_one()
-    if failures < max_failures:
-        return False
-    # The count starts again, so after the lockout the account has its full number of tries.
-    connection.execute(staff_users.update().where(where).values(failed_logins=0, locked_until=now + lockout))
-    return True
+def active_username(engine: Engine, username: str) -> Optional[str]:
+    """The username as stored if an active account has it, else None: for the audit log, never for the visitor."""
+    row = _account(engine, select(staff_users.c.username, staff_users.c.active), normalise_username(username))
+    return row.username if row is not None and row.active else None
+
+
+def _account(engine: Engine, query: Select, username: str) -> Optional[Row]:
+    """The row ``query`` selects for ``username``; None without one."""
+    if "\x00" in username:
+        return None  # no username holds NUL, and PostgreSQL refuses it in a query
+    with begin(engine) as connection:
+        return connection.execute(query.where(staff_users.c.username == username)).first()
+
+
+def _record_login(connection: Connection, row: Row, password: str, now: datetime) -> None:
+    values = {"last_login_at": now}
+    if _hasher.check_needs_rehash(row.password_hash):
+        values["password_hash"] = _hasher.hash(password)
+    connection.execute(staff_users.update().where(staff_users.c.id == row.id).values(values))
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -271,7 +250,6 @@ def _user(row: object) -> StaffUser:
         username=row.username,
         role=row.role,
         active=bool(row.active),
-        locked_until=as_utc(row.locked_until) if row.locked_until else None,
         last_login_at=as_utc(row.last_login_at) if row.last_login_at else None,
     )
 

@@ -154,7 +154,21 @@ sms_inbound = Table(
     metadata,
     Column("message_sid", String(64), primary_key=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # The text itself, kept before anything else is done with it, so a turn that fails (or a process that
+    # dies) leaves it to be handled again and visible to staff: never lost.
+    Column("conversation_id", String(255), index=True),
+    Column("phone", String(32)),
+    Column("body", Text),
+    Column("media", Integer, nullable=False, server_default="0"),
+    Column("status", String(16), nullable=False, server_default="handled"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_at", DateTime(timezone=True)),  # a process is handling it since then
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("handled_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    CheckConstraint("status IN ('received', 'failed', 'handled')", name="status"),
 )
+Index("ix_sms_inbound_due", sms_inbound.c.status, sms_inbound.c.next_attempt_at)
 
 # The buttons a texting conversation was last offered, so "2" means the second one's payload.
 sms_choices = Table(
@@ -189,8 +203,6 @@ staff_users = Table(
     Column("password_hash", String(255), nullable=False),  # Argon2, with its parameters
     Column("role", String(16), nullable=False),
     Column("active", Boolean, nullable=False, server_default=true()),
-    Column("failed_logins", Integer, nullable=False, server_default=text("0")),
-    Column("locked_until", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(64), nullable=True),  # None: created on the command line
     Column("last_login_at", DateTime(timezone=True), nullable=True),

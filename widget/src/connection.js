@@ -27,7 +27,12 @@ export function createConnection(server, store, on) {
 
   socket.on('connect', () => {
     confirmed = false;
-    socket.emit('session_request', { session_token: store.state.token || null });
+    // After "Clear chat" the old token goes along once, so the server ends that
+    // conversation and the token resumes nothing any more.
+    socket.emit('session_request', {
+      session_token: store.state.token || null,
+      revoke_token: store.state.revoke || null,
+    });
   });
 
   // A stored token that the server does not accept silently gets a new
@@ -35,6 +40,7 @@ export function createConnection(server, store, on) {
   socket.on('session_confirm', (data) => {
     if (!data || typeof data.session_token !== 'string') return;
     store.state.token = data.session_token;
+    store.state.revoke = null;
     store.save();
     confirmed = true;
     on.state('connected', String(data.session_id || ''));

@@ -11,8 +11,9 @@ export function storageKey(server) {
 }
 
 // { state, save(), reset() }. state is one object shared by the connection
-// and the UI: { open, token, messages: [{ id, from, text?, image?,
-// quickReplies?, pending? }], outbox: [{ id, message }] }.
+// and the UI: { open, token, revoke, messages: [{ id, from, text?, image?,
+// quickReplies?, pending? }], outbox: [{ id, message }] }. revoke holds the
+// token of a cleared conversation until the server has ended it.
 export function openStore(server) {
   const key = storageKey(server);
   const state = { ...emptyState(), ...read(key) };
@@ -22,16 +23,17 @@ export function openStore(server) {
       if (state.messages.length > MAX_MESSAGES) state.messages.splice(0, state.messages.length - MAX_MESSAGES);
       write(key, state);
     },
-    // Forgets the conversation but not whether the panel is open.
+    // Forgets the conversation but not whether the panel is open; its token
+    // is kept only to ask the server to end that conversation.
     reset() {
-      Object.assign(state, emptyState(), { open: state.open });
+      Object.assign(state, emptyState(), { open: state.open, revoke: state.token || state.revoke });
       write(key, state);
     },
   };
 }
 
 function emptyState() {
-  return { open: false, token: null, messages: [], outbox: [] };
+  return { open: false, token: null, revoke: null, messages: [], outbox: [] };
 }
 
 // Whatever was stored, only well-formed parts are taken back: a damaged or
@@ -47,6 +49,7 @@ function read(key) {
   return {
     open: stored.open === true,
     token: typeof stored.token === 'string' ? stored.token : null,
+    revoke: typeof stored.revoke === 'string' ? stored.revoke : null,
     messages: arrayOf(stored.messages, (m) => typeof m.id === 'string' && SENDERS.includes(m.from)),
     outbox: arrayOf(stored.outbox, (item) => typeof item.id === 'string' && typeof item.message === 'string'),
   };

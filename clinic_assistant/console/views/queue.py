@@ -1,13 +1,13 @@
 """The queue: conversations to review, the most urgent first, with filters and a next-page link."""
 
 from datetime import date
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from aiohttp import web
 from sqlalchemy.engine import Engine
 
 from clinic_assistant.console.masking import mask_contacts
-from clinic_assistant.console.views.common import call, clinic, page
+from clinic_assistant.console.views.common import call, clinic, page, tracker
 from clinic_assistant.store import review
 
 FLAGS = review.FLAG_FILTERS  # crisis, emergency, any
@@ -55,9 +55,10 @@ def _menus(engine: Engine) -> Dict[str, List[str]]:
     return {"channels": review.channels(engine), "intents": review.intents(engine), "tags": review.tags(engine)}
 
 
-def preview(message: str) -> str:
-    """The first patient message as the queue shows it: contacts masked first, so a cut never shows digits."""
-    masked = " ".join(mask_contacts(message or "").split())
+def preview(message: str, names: Sequence[str] = ()) -> str:
+    """The first patient message as the queue shows it: contacts and the patient's ``names`` masked first, so a cut
+    never shows digits."""
+    masked = " ".join(mask_contacts(message or "", names).split())
     return masked if len(masked) <= PREVIEW_CHARS else masked[: PREVIEW_CHARS - 1] + "\u2026"
 
 
@@ -73,7 +74,11 @@ async def queue_page(request: web.Request) -> web.Response:
         # Only a tampered or outdated "after" cursor gets here: the filters were checked above.
         error = "This page link is no longer valid: start again from the first page."
         return page(request, "queue.html", {**context, "error": error}, status=400)
-    rows = [{"row": row, "preview": preview(row.first_message)} for row in result.rows]
+    ids = [row.conversation_id for row in result.rows]
+    names = await call(review.known_names, clinic(request), ids, tracker(request))
+    rows = [
+        {"row": row, "preview": preview(row.first_message, names.get(row.conversation_id, ()))} for row in result.rows
+    ]
     next_url = None
     if result.next_after:
         next_url = str(request.rel_url.update_query(after=result.next_after).without_query_params("done"))

@@ -1,5 +1,6 @@
 """Patients' requests (consultation, talk to a person, reach out after a crisis): status, delivery, CSV export."""
 
+from datetime import datetime, timedelta, timezone
 from typing import Mapping, Optional, Tuple
 from urllib.parse import urlencode
 
@@ -17,11 +18,14 @@ from clinic_assistant.console.views.common import (
     record_id,
     see_other,
 )
-from clinic_assistant.store import review
+from clinic_assistant.store import review, sms
 from clinic_assistant.store.tables import STAFF_REQUEST_STATUSES
 
 KINDS = {"consultation": "Consultation", "handoff": "Talk to a person", "reach_out": "Reach out after a crisis"}
 STATUSES = STAFF_REQUEST_STATUSES  # new, contacted, scheduled, closed
+# A text still not answered after this long is listed for staff (a turn takes seconds; retries follow).
+UNANSWERED_AFTER = timedelta(minutes=1)
+UNDELIVERED_SHOWN = 50  # the newest replies Twilio would not take
 
 
 def anchor(kind: str, request_id: int) -> str:
@@ -49,9 +53,23 @@ async def requests_page(request: web.Request) -> web.Response:
     context["csv_url"] = "/requests.csv" + (f"?{urlencode(filters)}" if filters else "")
     rows = await call(review.requests, clinic(request), kind, status)
     shown = [
-        {"row": row, "name": mask_name(row.name or ""), "contact": mask_contacts(row.contact or "")} for row in rows
+        {"row": row, "name": mask_name(row.name or ""), "contact": mask_contacts(row.contact or "", [row.name or ""])}
+        for row in rows
     ]
-    return page(request, "requests.html", {**context, "rows": shown})
+    return page(request, "requests.html", {**context, "rows": shown, **await unanswered_texts(request)})
+
+
+async def unanswered_texts(request: web.Request) -> dict:
+    """Texts whose turn has not been answered after a minute, and replies Twilio would not take: staff follow
+    these up by phone, since the assistant could not."""
+    waiting = await call(sms.unanswered, clinic(request), datetime.now(timezone.utc) - UNANSWERED_AFTER)
+    refused = await call(sms.undelivered, clinic(request))
+    return {
+        "texts": [{**row, "phone": mask_contacts(row["phone"] or ""), "body": mask_contacts(row["body"] or "")}
+                  for row in waiting],
+        "undelivered": [{**row, "phone": mask_contacts(row["phone"]), "body": mask_contacts(row["body"])}
+                        for row in refused[-UNDELIVERED_SHOWN:]],
+    }
 
 
 async def change_status(request: web.Request) -> web.Response:

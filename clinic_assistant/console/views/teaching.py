@@ -1,4 +1,8 @@
-"""Teaching the assistant: reviewers correct the intent of patient messages; the corrections become NLU data."""
+"""Teaching the assistant: reviewers correct the intent of patient messages; the corrections become NLU data.
+
+The export is meant for the repository's data/: phone numbers, e-mail addresses and the patients' names are
+replaced by placeholders there (``review.corrections_yaml``), and the page and the file say so.
+"""
 
 from dataclasses import dataclass
 from functools import cache
@@ -9,7 +13,7 @@ import yaml
 from aiohttp import web
 
 from clinic_assistant import settings
-from clinic_assistant.console import keys
+from clinic_assistant.console import keys, masking
 from clinic_assistant.console.masking import mask_contacts
 from clinic_assistant.console.views.common import (
     actor,
@@ -88,20 +92,27 @@ async def correct(request: web.Request) -> web.Response:
     raise see_other(conversation_path(conversation_id), "corrected", f"turn-{event_id}")
 
 
-def _listed(corrections: List[review.Correction]) -> List[dict]:
-    return [{"correction": c, "text": mask_contacts(c.text)} for c in corrections]
+def _listed(corrections: List[review.Correction], names: Dict[str, List[str]]) -> List[dict]:
+    return [{"correction": c, "text": mask_contacts(c.text, names.get(c.conversation_id, ()))} for c in corrections]
 
 
 async def teaching_page(request: web.Request) -> web.Response:
     corrections = await call(review.corrections, clinic(request))
-    untrained = await call(review.untrained_corrections, clinic(request), request.app[keys.SETTINGS].data_dir)
-    context = {"corrections": _listed(corrections), "untrained": _listed(untrained)}
+    data_dir = request.app[keys.SETTINGS].data_dir
+    untrained = await call(review.untrained_corrections, clinic(request), data_dir, tracker(request))
+    ids = [c.conversation_id for c in corrections]
+    names = await call(review.known_names, clinic(request), ids, tracker(request))
+    context = {
+        "corrections": _listed(corrections, names),
+        "untrained": _listed(untrained, names),
+        "placeholders": masking.PLACEHOLDERS,
+    }
     return page(request, "teaching.html", context)
 
 
 async def corrections_yaml(request: web.Request) -> web.Response:
     """Every correction as Rasa NLU training data, to review and add to data/nlu; audited."""
-    body = await call(review.corrections_yaml, clinic(request))
+    body = await call(review.corrections_yaml, clinic(request), tracker(request))
     await audited(request, "export_corrections", "")  # before anything is sent: no record, no export
     headers = {"Content-Disposition": 'attachment; filename="corrections.yml"'}
     return web.Response(text=body, content_type="text/yaml", charset="utf-8", headers=headers)

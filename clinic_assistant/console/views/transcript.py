@@ -1,7 +1,11 @@
-"""A conversation's transcript, with its flags, requests, tags, notes and review; contacts masked unless revealed."""
+"""A conversation's transcript, with its flags, requests, tags, notes and review; contacts masked unless revealed.
+
+Masked: phone numbers, e-mail addresses and the names the patient gave the forms, wherever they appear in the
+conversation (the assistant's read-back of the request included), in messages, slots and flags alike.
+"""
 
 import json
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 from aiohttp import web
 
@@ -22,15 +26,15 @@ from clinic_assistant.console.views.teaching import correction_choices
 from clinic_assistant.store import review
 
 
-def slot_text(name: str, value: Any, revealed: bool) -> str:
-    """A slot's value as text; contact slots (and contacts in any text) masked unless revealed."""
-    shown = value if revealed else mask_slot(name, value)
+def slot_text(name: str, value: Any, revealed: bool, names: Sequence[str] = ()) -> str:
+    """A slot's value as text; contact slots (and contacts and ``names`` in any text) masked unless revealed."""
+    shown = value if revealed else mask_slot(name, value, names)
     return shown if isinstance(shown, str) else json.dumps(shown, ensure_ascii=False)
 
 
 def _turns(found: review.Transcript, revealed: bool) -> List[Dict[str, Any]]:
     def text(turn: review.Turn) -> str:
-        return (turn.text or "") if revealed else mask_contacts(turn.text or "")
+        return (turn.text or "") if revealed else mask_contacts(turn.text or "", found.names)
 
     return [{"turn": turn, "text": text(turn)} for turn in found.turns]
 
@@ -54,8 +58,8 @@ async def show(request: web.Request, revealed: bool) -> web.Response:
         "found": found,
         "revealed": revealed,
         "turns": _turns(found, revealed),
-        "slots": [(name, slot_text(name, value, revealed)) for name, value in sorted(found.slots.items())],
-        "flags": [{"flag": flag, "message": flag.message if revealed else mask_contacts(flag.message)}
+        "slots": [(name, slot_text(name, value, revealed, found.names)) for name, value in sorted(found.slots.items())],
+        "flags": [{"flag": flag, "message": flag.message if revealed else mask_contacts(flag.message, found.names)}
                   for flag in found.flags],
         "corrected": _corrections_by_message(corrections, conversation_id),
         "choices": correction_choices(),
