@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Dict
 
 from bench.console import console_figures, print_console
-from bench.load import LoadResult, run_load
+from bench.hardening import hardening_figures, print_hardening
+from bench.load import BENCH_ENV, LoadResult, run_load
 from bench.memory import rss_mb
 from bench.restarts import print_restarts, restart_figures
 from bench.safety import print_safety, safety_figures
@@ -78,6 +79,7 @@ def load_figures(base_url: str, pid: int) -> dict:
 def bench_ours(model: Path) -> dict:
     rasa_port, actions_port = free_port(), free_port()
     env = {
+        **BENCH_ENV,
         "TRACKER_URL": f"sqlite:///{WORK / 'clinic-tracker.db'}",
         "CLINIC_DATABASE_URL": f"sqlite:///{WORK / 'clinic.db'}",
         "CLINIC_RECORD_SPOOL": str(WORK / "unstored-records.jsonl"),
@@ -111,6 +113,7 @@ def main() -> None:
     console = console_figures()
     scale = scale_figures(model)
     restarts = restart_figures()
+    hardening = hardening_figures(model)
     report = {
         "cpu_count": os.cpu_count(),
         "nlu": {k: v for k, v in vars(scores).items() if k != "report_dir"},
@@ -121,6 +124,7 @@ def main() -> None:
         "console": console,
         "scale": scale,
         "restarts": restarts,
+        "hardening": hardening,
     }
     (WORK / "results.json").write_text(json.dumps(report, indent=2))
     print_report(report)
@@ -147,6 +151,7 @@ def print_report(report: dict) -> None:
     print_console(report["console"])
     print_scale(report["scale"])
     print_restarts(report["restarts"])
+    print_hardening(report["hardening"])
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import aiohttp
 
 from bench.console import temporary_database
-from bench.load import QUESTIONS, run_load
+from bench.load import AUTHORIZATION, BENCH_ENV, QUESTIONS, run_load
 from bench.memory import rss_mb
 from clinic_assistant import settings
 from clinic_assistant.processes import Service, assistant, free_port
@@ -59,7 +59,7 @@ def configuration(
             }
         upgrade(env["CLINIC_DATABASE_URL"])
         env["CLINIC_RECORD_SPOOL"] = str(log_dir / "unstored-records.jsonl")
-        env.update(settings_env or {})
+        env.update({**BENCH_ENV, **(settings_env or {})})
         ports = [free_port() for _ in range(rasa_servers)]
         services = stack.enter_context(
             assistant(model, ports[0], free_port(), more_rasa_ports=ports[1:], extra_env=env, log_dir=log_dir)
@@ -89,7 +89,7 @@ async def long_conversation(base_url: str) -> Dict[str, float]:
     """Median latency around turn 10 and around turn 300 of one conversation."""
     sender = f"long-{uuid.uuid4().hex}"
     latencies: List[float] = []
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120), headers=AUTHORIZATION) as session:
         for turn in range(LONG_CONVERSATION):
             started = time.perf_counter()
             message = {"sender": sender, "message": QUESTIONS[turn % len(QUESTIONS)]}

@@ -3,6 +3,9 @@
 - **Off the event loop.** Rasa 3.6 runs the whole NLU pipeline inside the event loop, so one long message
   stalls every other conversation on the server (and its readiness route). Parses run on one worker thread
   instead, in arrival order as before; TensorFlow and spaCy release the interpreter while they compute.
+- **Bounded cost.** Long messages are read passage by passage and runs without a space in pieces
+  (``message_reading.py``): parts of the pipeline hold the interpreter, and 5,000 punctuation marks or emoji without
+  a space once kept every other conversation waiting for five seconds.
 - **Cached** (``parse_cache.ParseCache``): a text seen before is not parsed again.
 - **Slash commands.** Rasa reads a message that starts with "/" as an intent with entities ("/crisis",
   '/ask{"more_response": ...}'), so a visitor could fill slots or pose as the safety layer. From the visitor
@@ -21,6 +24,7 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from clinic_assistant import settings
+from clinic_assistant.message_reading import combine, in_pieces, passages
 from clinic_assistant.parse_cache import ParseCache
 
 # The channels the public writes in; their text is never read as an intent.
@@ -34,6 +38,8 @@ class ClinicMessageProcessor(MessageProcessor):
         self.parse_cache = ParseCache(settings.NLU_CACHE_SIZE)
         # One thread: parses keep their order and the pipeline's components are never used concurrently.
         self.nlu_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlu")
+        # The pipeline loads some of its tables on first use, holding the interpreter: do it now, not on a visitor.
+        self._parse_text(UserMessage("hello"), "hello", DialogueStateTracker.from_events("warm-up", []), True)
 
     async def parse_message(
         self, message: UserMessage, tracker: Optional[DialogueStateTracker] = None, only_output_properties: bool = True
@@ -57,8 +63,10 @@ class ClinicMessageProcessor(MessageProcessor):
         key = (text, only_output_properties, literal)
         parse = self.parse_cache.get(key)
         if parse is None:
-            read = text.lstrip(INTENT_PREFIX) if literal else text
-            parse = self._parse_text(message, read, tracker, only_output_properties)
+            read = in_pieces(text.lstrip(INTENT_PREFIX) if literal else text)
+            parse = combine([
+                self._parse_text(message, passage, tracker, only_output_properties) for passage in passages(read)
+            ])
             parse["text"] = text
             self.parse_cache.put(key, parse)
         return parse

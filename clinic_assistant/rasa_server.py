@@ -12,9 +12,10 @@ from rasa.__main__ import main
 
 from clinic_assistant.message_processor import ClinicMessageProcessor
 
-# Sanic reads SANIC_* variables when Rasa creates its app. No request to the channels needs more than this
-# (a message is at most 5,000 characters), and a larger body is refused with a 413 before it is read whole.
-REQUEST_MAX_BYTES = 64 * 1024
+# Sanic reads SANIC_* variables when Rasa creates its app. No request to the channels needs more than this (a
+# message is at most 5,000 characters, up to 12 bytes each as escaped JSON, and the widget's long-polling may
+# carry a few in one request); a larger body is refused with a 413 before it is read whole.
+REQUEST_MAX_BYTES = 256 * 1024
 
 if __name__ == "__main__":
     os.environ.setdefault("SANIC_REQUEST_MAX_SIZE", str(REQUEST_MAX_BYTES))

@@ -226,8 +226,10 @@ def _engine_io_session(servers: Servers) -> str:
 def _run(property_: Callable[[], None], outcome: Outcome) -> None:
     try:
         property_()
-    except Exception as error:  # Hypothesis re-raises the smallest failing example's error
-        outcome.failures.append(f"{type(error).__name__}: {error}")
+    except Exception as error:  # Hypothesis re-raises the smallest failing example's error (a group for several)
+        for each in getattr(error, "exceptions", [error]):
+            notes = " ".join(getattr(each, "__notes__", []))  # the falsifying example
+            outcome.failures.append(f"{type(each).__name__}: {each} {notes}".strip())
 
 
 def _header_safe(value: str) -> bool:

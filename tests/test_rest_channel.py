@@ -141,3 +141,8 @@ def test_a_trusted_slash_command_gets_its_reply_but_never_a_flag(running_assista
     engine = engine_for(clinic_database.url)
     wait_for(lambda: flags_for(engine, running_assistant.conversation(flagged)), what="the real crisis flag")
     assert flags_for(engine, running_assistant.conversation(sender)) == [], marker
+
+
+def test_a_body_over_64_kb_is_refused_with_a_413_that_says_why(running_assistant):
+    status, reply = running_assistant.post_raw(body("big", "hi", metadata={"x": "y" * 100_000}))
+    assert status == 413 and "at most 65536" in json.loads(reply)["error"]

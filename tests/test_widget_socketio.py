@@ -278,3 +278,12 @@ async def test_a_visitors_slash_command_is_read_as_text(base_url, origin, runnin
     await asyncio.sleep(1)
     assert flags_for(engine_for(clinic_database.url), session["session_id"]) == []
     await visitor.close()
+
+
+async def test_a_long_emoji_message_is_answered_not_dropped(base_url, origin):
+    """5,000 emoji escaped as JSON are 60 KB on the wire: within what the server takes, and answered."""
+    visitor = Visitor(base_url, origin)
+    await visitor.open()
+    await visitor.say("😭" * 5000)
+    assert visitor.client.connected and not visitor.errors
+    await visitor.close()

@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 # Far beyond any real message (an SMS is at most 1,600 characters), and what the widget's text box allows.
 MAX_MESSAGE_LENGTH = 5000
+# A REST request's body: a message of 5,000 characters as escaped JSON, metadata and room to spare.
+MAX_BODY_BYTES = 64 * 1024
 # Metadata an integration may attach to a REST message, as JSON, and how deeply it may nest.
 MAX_METADATA_BYTES = 2048
 MAX_METADATA_DEPTH = 4

@@ -22,6 +22,7 @@ from sanic.request import Request
 
 from clinic_assistant import settings
 from clinic_assistant.channels.input_checks import (
+    MAX_BODY_BYTES,
     MAX_MESSAGE_LENGTH,
     metadata_problem,
     sender_problem,
@@ -124,6 +125,8 @@ class ValidatedRestInput(InputChannel):
 def _json_object(request: Request) -> Dict[str, Any]:
     if (request.content_type or "").split(";")[0].strip().lower() != JSON_TYPE:
         raise Refused(415, f"The body must be {JSON_TYPE}: {SHAPE}.")
+    if len(request.body) > MAX_BODY_BYTES:
+        raise Refused(413, f"The body is {len(request.body)} bytes; at most {MAX_BODY_BYTES} are accepted.")
     try:
         body = request.json
     except Exception as error:  # Sanic raises its own errors for bodies that are not JSON (or nest too deep)

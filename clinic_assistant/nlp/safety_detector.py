@@ -101,6 +101,7 @@ class SafetyDetector:
         self.patterns = {p.name: p for p in patterns}
         for pattern in patterns:
             self.matcher.add(pattern.name, [compile_pattern(pattern)])
+        _lemmas()  # loaded with the model, not while the first visitor waits (it holds the interpreter)
 
     def read(self, doc: Doc) -> SafetyReading:
         keys = [token_key(token) for token in doc]
